@@ -1,0 +1,10 @@
+/**
+ * The pure ACFT core: scoring, selection, strategies, metrics, hold-out and seeded randomness.
+ * No I/O, no tensors, no Kafka: plain synchronous functions on plain data.
+ */
+export * from './rng.js';
+export * from './score.js';
+export * from './select.js';
+export * from './strategies.js';
+export * from './metrics.js';
+export * from './holdout.js';
