@@ -81,4 +81,5 @@ export const POLICIES: Record<string, LoopPolicy> = {
   replay: { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25 },
   'replay-balanced': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, classBalanced: true },
   warmup: { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, randomWarmupSteps: 2 },
+  'replay-rate': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, continualLrFactor: 0.3 },
 };

@@ -73,10 +73,13 @@ export interface BenchOutput {
   seconds: number;
 }
 
-function workerUrl(): URL {
-  // Under tsx (tests, dev) this module is a .ts file and so is its worker.
+/** The worker module beside this one; under tsx (tests, dev) both are .ts and need its loader. */
+function startWorker(backend: BackendRequest): Worker {
   const ext = path.extname(new URL(import.meta.url).pathname);
-  return new URL(`./bench-worker${ext}`, import.meta.url);
+  const url = new URL(`./bench-worker${ext}`, import.meta.url);
+  if (ext !== '.ts') return new Worker(url, { workerData: { backend } });
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: { backend } });
 }
 
 /** Runs every planned trajectory and writes JSON, markdown and SVG under `options.out`. */
@@ -102,7 +105,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
 
   await Promise.all(
     Array.from({ length: workerCount }, async () => {
-      const worker = new Worker(workerUrl(), { workerData: { backend: options.backend } });
+      const worker = startWorker(options.backend);
       try {
         await new Promise<void>((resolve, reject) => {
           const next = () => {
