@@ -76,7 +76,7 @@ function fakeImports(spec: {
       if (what !== 'empty') {
         registerFakeTensorflow({
           gpuPackage: s === GPU_PKG,
-          gpuDevice: 'gpuDevice' in what && what.gpuDevice,
+          gpuDevice: (what as { gpuDevice?: boolean }).gpuDevice === true,
           kernels: what.kernels,
         });
       }

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend, tf } from '../../../src/model/backend.js';
-import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from '../../../src/model/wasm-kernels.js';
+import {
+  registerWasmTrainingKernels,
+  restoreReplacedWasmKernels,
+  WASM_REPLACED_KERNELS,
+  WASM_TRAINING_KERNELS,
+} from '../../../src/model/wasm-kernels.js';
 
 type Pad =
   'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -79,15 +84,33 @@ async function compareConv2d(xShape: Shape4, fShape: Shape4, strides: number | [
 
 describe('registration', () => {
   it('initBackend("wasm") registered every kernel; registering again is a no-op', () => {
-    for (const name of WASM_TRAINING_KERNELS) {
+    for (const name of [...WASM_TRAINING_KERNELS, ...WASM_REPLACED_KERNELS]) {
       assert.ok(tf.getKernel(name, 'wasm'), `${name} registered for wasm`);
     }
+    assert.deepEqual([...WASM_REPLACED_KERNELS].sort(), [
+      'BatchMatMul',
+      'Conv2DBackpropInput',
+      'MaxPoolGrad',
+    ]);
     assert.deepEqual(registerWasmTrainingKernels(), []);
+    assert.deepEqual(registerWasmTrainingKernels(), []);
+  });
+
+  it('the replaced kernels can be restored, and replaced again', () => {
+    const replaced = WASM_REPLACED_KERNELS.map((k) => tf.getKernel(k, 'wasm')?.kernelFunc);
+    assert.deepEqual(restoreReplacedWasmKernels().sort(), [...WASM_REPLACED_KERNELS].sort());
+    WASM_REPLACED_KERNELS.forEach((k, i) => {
+      const config = tf.getKernel(k, 'wasm');
+      assert.ok(config && config.kernelFunc !== replaced[i], `${k} restored`);
+      assert.ok(config.setupFunc, `${k} keeps wasm's setupFunc`);
+    });
+    assert.deepEqual(restoreReplacedWasmKernels(), []);
+    assert.deepEqual(registerWasmTrainingKernels().sort(), [...WASM_REPLACED_KERNELS].sort());
     assert.deepEqual(registerWasmTrainingKernels(), []);
   });
 });
 
-describe('Conv2DBackpropFilter on wasm equals the cpu backend (and so does wasm dx)', () => {
+describe('Conv2DBackpropFilter and (the replaced) Conv2DBackpropInput on wasm equal the cpu backend', () => {
   it('batch 1/4, channels 1/3/8, kernels 1/3/5, strides 1/2, same/valid, odd/even sizes', async () => {
     let n = 0;
     for (const batch of [1, 4])
@@ -112,6 +135,13 @@ describe('Conv2DBackpropFilter on wasm equals the cpu backend (and so does wasm 
       [0, 0],
       [2, 1],
       [0, 3],
+      [0, 0],
+    ]);
+    // Padding beyond the kernel: negative paddings in the dx convolution (slices instead).
+    await compareConv2d([2, 7, 8, 2], [2, 2, 2, 3], 2, [
+      [0, 0],
+      [3, 0],
+      [0, 4],
       [0, 0],
     ]);
     await compareConv2d([1, 3, 3, 2], [5, 5, 2, 3], 1, 'same');
@@ -149,34 +179,111 @@ describe('Conv2DBackpropFilter on wasm equals the cpu backend (and so does wasm 
     );
   });
 
-  it('creates no tensors, frees all its backend data, and does not grow the wasm heap', async () => {
+  it('the kernels create no tensors, free all their backend data, and do not grow the wasm heap', async () => {
     await tf.setBackend('wasm');
     const be = tf.backend() as unknown as { numDataIds(): number; wasm: { HEAPU8: Uint8Array } };
     const x = tf.tensor4d(values(8 * 20 * 20 * 3, 6), [8, 20, 20, 3]);
     const dy = tf.tensor4d(values(8 * 10 * 10 * 8, 7), [8, 10, 10, 8]);
+    const w = tf.tensor4d(values(3 * 3 * 3 * 8, 8), [3, 3, 3, 8]);
+    const pooled = tf.maxPool(x, 2, 2, 'valid');
+    const dyPool = tf.tensor4d(values(pooled.size, 9), pooled.shape);
+    const a = tf.tensor2d(values(30 * 40, 10), [30, 40]);
+    const b = tf.tensor2d(values(50 * 40, 11), [50, 40]);
+    const c = tf.tensor2d(values(30 * 50, 12), [30, 50]);
+    const d = tf.tensor2d(values(20 * 30, 13), [20, 30]);
+    const conv = { strides: 2, pad: 'same', dataFormat: 'NHWC' } as const;
+    const calls: [string, tf.NamedTensorMap, object][] = [
+      ['Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: [3, 3, 3, 8] }],
+      ['Conv2DBackpropInput', { dy, filter: w }, { ...conv, inputShape: [8, 20, 20, 3] }],
+      ['MaxPoolGrad', { dy: dyPool, input: x, output: pooled }, { filterSize: 2, strides: 2, pad: 'valid' }],
+      ['BatchMatMul', { a, b }, { transposeA: false, transposeB: true }],
+      ['BatchMatMul', { a, b: c }, { transposeA: true, transposeB: false }],
+      ['BatchMatMul', { a: c, b: d }, { transposeA: true, transposeB: true }],
+    ];
     const step = () => {
-      const dw = tf.engine().runKernel(
-        'Conv2DBackpropFilter',
-        { x, dy },
-        {
-          strides: 2,
-          pad: 'same',
-          dataFormat: 'NHWC',
-          filterShape: [3, 3, 3, 8],
-        },
-      ) as tf.Tensor;
-      dw.dataSync();
-      dw.dispose();
+      for (const [name, inputs, attrs] of calls) {
+        const out = tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
+        out.dataSync();
+        out.dispose();
+      }
     };
     for (let i = 0; i < 3; i++) step();
     const tensors = tf.memory().numTensors;
     const dataIds = be.numDataIds();
     const heap = be.wasm.HEAPU8.length;
-    for (let i = 0; i < 40; i++) step();
+    for (let i = 0; i < 30; i++) step();
     assert.equal(tf.memory().numTensors, tensors);
     assert.equal(be.numDataIds(), dataIds);
     assert.equal(be.wasm.HEAPU8.length, heap);
-    tf.dispose([x, dy]);
+    tf.dispose([x, dy, w, pooled, dyPool, a, b, c, d]);
+  });
+});
+
+describe('the replaced MaxPoolGrad and BatchMatMul on wasm equal the cpu backend', () => {
+  it('max-pool gradients: sizes 2/3, strides 1/2/3, same/valid, odd/even, with ties', async () => {
+    for (const [f, s] of [
+      [2, 2],
+      [3, 2],
+      [2, 1],
+      [3, 3],
+      [1, 2],
+    ] as const)
+      for (const pad of ['same', 'valid'] as const)
+        for (const h of [7, 8])
+          for (const ties of [false, true]) {
+            const shape: Shape4 = [2, h, h + 1, 3];
+            const run = () =>
+              tf.tidy(() => {
+                let v = values(size(shape), 41 + h);
+                // Ties: a few distinct values, and many zeros (as after a relu).
+                if (ties) v = v.map((e) => Math.max(0, Math.round(e * 2) / 2));
+                const x = tf.tensor4d(v, shape);
+                const y = tf.maxPool(x, f, s, pad);
+                const dy = tf.tensor(values(y.size, 42), y.shape);
+                return tf
+                  .grad((t) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, f, s, pad), dy)))(x)
+                  .dataSync();
+              });
+            const cpu = await onBackend('cpu', run);
+            const wasm = await onBackend('wasm', run);
+            assert.ok(relDiff(cpu, wasm) <= 1e-6, `pool ${f} stride ${s} ${pad} h ${h} ties ${ties}`);
+          }
+  });
+
+  it('matMul with every transpose combination, batched and broadcast, and its gradients', async () => {
+    // tfjs-core cannot take the gradient of a broadcast matMul (on any backend): forward only there.
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[5, 7], [7, 3], false, false],
+      [[7, 5], [7, 3], true, false],
+      [[5, 7], [3, 7], false, true],
+      [[7, 5], [3, 7], true, true],
+      [[2, 5, 7], [2, 3, 7], false, true],
+      [[2, 7, 5], [7, 3], true, false],
+      [[1, 5, 7], [4, 3, 7], false, true],
+      [[3, 7, 5], [3, 3, 7], true, true],
+      [[64, 1568], [1568, 64], false, false],
+    ];
+    for (const [as, bs, ta, tb] of cases) {
+      const run = () =>
+        tf.tidy(() => {
+          const a = tf.tensor(values(size(as), 51), as);
+          const b = tf.tensor(values(size(bs), 52), bs);
+          const y = tf.matMul(a, b, ta, tb);
+          const dy = tf.tensor(values(y.size, 53), y.shape);
+          if (as.slice(0, -2).join() !== bs.slice(0, -2).join())
+            return { y: y.dataSync(), da: [], db: [], shape: y.shape };
+          const [da, db] = tf.grads((p: tf.Tensor, q: tf.Tensor) =>
+            tf.sum(tf.mul(tf.matMul(p, q, ta, tb), dy)),
+          )([a, b]);
+          return { y: y.dataSync(), da: da!.dataSync(), db: db!.dataSync(), shape: y.shape };
+        });
+      const cpu = await onBackend('cpu', run);
+      const wasm = await onBackend('wasm', run);
+      const label = `${as.join('x')} ${ta ? 'T' : ''} * ${bs.join('x')} ${tb ? 'T' : ''}`;
+      assert.deepEqual(wasm.shape, cpu.shape, label);
+      for (const k of ['y', 'da', 'db'] as const)
+        assert.ok(relDiff(cpu[k], wasm[k]) <= 1e-5, `${label}: ${k}`);
+    }
   });
 });
 
