@@ -88,7 +88,7 @@ describe('batched tensor scoring agrees with scoreCandidate', () => {
     const x = tf.tensor4d(data, [n * m, 28, 28, 1]);
     const batch = await scoreCandidatesBatch(model, x, m, { majority: true, alpha: 0.25 });
     const probs = model.predict(x) as tf.Tensor2D;
-    const rows = (await probs.array());
+    const rows = await probs.array();
     for (let i = 0; i < n; i++) {
       const ref = scoreCandidate(rows.slice(i * m, (i + 1) * m), { majority: true, alpha: 0.25 });
       assert.ok(Math.abs(batch.score[i]! - ref.score) < 1e-4);
