@@ -1,0 +1,389 @@
+/**
+ * `acft.candidate/v1` (topic `candidates`, key: the candidate id): one CAD detection to score and
+ * perhaps to have labeled. It carries either its m patches, or one image (plus an optional region
+ * of interest and augmentation spec) from which the daemon makes the patches.
+ *
+ * `sourceRefs` are OPAQUE ids that let the hospital find the detection again (e.g. DICOM
+ * study/series/instance UIDs). They must never hold names or other patient identifiers; keys that
+ * look like identifiers are refused, and the daemon never logs sourceRefs nor copies them into
+ * dead-letter messages.
+ */
+import { z } from 'zod';
+import { resolveAugmentationSpec, type AugmentationSpec, type Roi } from '../core/patches.js';
+import {
+  candidateIdSchema,
+  checkKey,
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  describeIssues,
+  encodeWith,
+  isoTimeSchema,
+  readJson,
+  type MessageKey,
+  type MessageValue,
+} from './common.js';
+import { MessageEncodeError, parsed, rejected, type DeadLetterReason, type ParseResult } from './reasons.js';
+import {
+  decodeTensorData,
+  dimensionSchema,
+  dtypeOf,
+  elementCount,
+  encodeTensorData,
+  pixelDtypeSchema,
+  type PixelData,
+  type PixelDtype,
+} from './tensor.js';
+
+export const CANDIDATE_SCHEMA = 'acft.candidate/v1';
+
+/** Limits on what one candidate may carry; beyond them a candidate is dead-lettered. */
+export interface MessageLimits {
+  /** Maximum raw message size ('oversized'). */
+  maxPayloadBytes: number;
+  /** Maximum patches per candidate, carried or generated ('limit-exceeded'). */
+  maxPatches: number;
+  /** Maximum image (and patch) height, width and generated patch size, in pixels ('limit-exceeded'). */
+  maxImageSide: number;
+  /** Maximum channels per pixel ('limit-exceeded'). */
+  maxChannels: number;
+}
+
+/** The defaults of the daemon's configuration (`limits.*`). */
+export const DEFAULT_MESSAGE_LIMITS: Readonly<MessageLimits> = Object.freeze({
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  maxPatches: 64,
+  maxImageSide: 512,
+  maxChannels: 4,
+});
+
+/** Keys of `sourceRefs` that suggest a patient identifier rather than an opaque reference. */
+export const IDENTIFIER_KEY_PATTERN = /patient|name|birth|dob|mrn|ssn|address|phone|e-?mail/i;
+
+const SOURCE_REF_KEY = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const SOURCE_REF_VALUE = /^[\x20-\x7e]{1,256}$/;
+/** At most this many source references per candidate. */
+export const MAX_SOURCE_REFS = 16;
+
+/**
+ * Opaque references to where the candidate came from, e.g. `{ study, series, instance }` UIDs.
+ * Keys: a letter then up to 63 of `A-Z a-z 0-9 _ . -`; values: 1 to 256 printable ASCII characters.
+ */
+export const sourceRefsSchema = z
+  .record(
+    z.string().regex(SOURCE_REF_KEY, 'keys must be a letter then up to 63 of A-Z a-z 0-9 _ . -'),
+    // The message never echoes the value: it may be exactly what must not be logged.
+    z.string().regex(SOURCE_REF_VALUE, 'must be 1 to 256 printable ASCII characters'),
+  )
+  .superRefine((refs, ctx) => {
+    const keys = Object.keys(refs);
+    if (keys.length > MAX_SOURCE_REFS) {
+      ctx.addIssue({ code: 'custom', message: `at most ${MAX_SOURCE_REFS} references, got ${keys.length}` });
+    }
+    for (const key of keys) {
+      if (IDENTIFIER_KEY_PATTERN.test(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'looks like a patient identifier; sourceRefs hold opaque ids only',
+        });
+      }
+    }
+  });
+
+export type SourceRefs = z.infer<typeof sourceRefsSchema>;
+
+export const roiSchema = z.object({
+  x: z.number(),
+  y: z.number(),
+  width: z.number().positive(),
+  height: z.number().positive(),
+});
+
+const ROTATION = z.literal([0, 90, 180, 270]);
+
+/** The fields of {@link AugmentationSpec}; lists hold at most 16 values. */
+export const augmentationSchema = z.object({
+  size: z.int().positive().optional(),
+  scales: z.array(z.number().positive().max(16)).min(1).max(16).optional(),
+  translations: z.array(z.number().min(-1).max(1)).min(1).max(16).optional(),
+  flips: z.boolean().optional(),
+  rotations: z.array(ROTATION).min(1).max(4).optional(),
+  m: z.int().positive().optional(),
+  includeIdentity: z.boolean().optional(),
+});
+
+/** `patches`: m patches of h x w pixels with c channels. */
+export const patchesTensorSchema = z.object({
+  dtype: pixelDtypeSchema,
+  shape: z.tuple([dimensionSchema, dimensionSchema, dimensionSchema, dimensionSchema]),
+  data: z.string(),
+});
+
+/** `image`: one h x w image with c channels, and how to make patches from it. */
+export const imageTensorSchema = z.object({
+  dtype: pixelDtypeSchema,
+  shape: z.tuple([dimensionSchema, dimensionSchema, dimensionSchema]),
+  data: z.string(),
+  roi: roiSchema.optional(),
+  augmentation: augmentationSchema.optional(),
+});
+
+/** The wire form of a candidate (tensor data still base64). */
+export const candidateMessageSchema = z
+  .object({
+    schema: z.literal(CANDIDATE_SCHEMA),
+    id: candidateIdSchema,
+    sourceRefs: sourceRefsSchema.optional(),
+    time: isoTimeSchema,
+    patches: patchesTensorSchema.optional(),
+    image: imageTensorSchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if ((c.patches === undefined) === (c.image === undefined)) {
+      ctx.addIssue({ code: 'custom', message: "needs exactly one of 'patches' and 'image'" });
+    }
+  });
+
+/** The wire form of a candidate. */
+export type CandidateMessage = z.infer<typeof candidateMessageSchema>;
+
+/** Patches carried by the candidate: `shape` is [m, height, width, channels], row-major. */
+export interface CandidatePatches {
+  kind: 'patches';
+  dtype: PixelDtype;
+  shape: [number, number, number, number];
+  data: PixelData;
+}
+
+/** An image carried by the candidate: `shape` is [height, width, channels], row-major. */
+export interface CandidateImage {
+  kind: 'image';
+  dtype: PixelDtype;
+  shape: [number, number, number];
+  data: PixelData;
+  /** Region of interest in pixels; it lies within the image. Absent: the whole image. */
+  roi?: Roi;
+  /** How to make the patches; absent: the daemon's configured preset. */
+  augmentation?: AugmentationSpec;
+}
+
+/** A decoded, validated candidate. Pixel data is a typed array of the tensor's dtype. */
+export interface Candidate {
+  id: string;
+  /** Opaque references; never log them. Empty when the message had none. */
+  sourceRefs: SourceRefs;
+  /** ISO 8601 time of the detection. */
+  time: string;
+  content: CandidatePatches | CandidateImage;
+}
+
+/** Options of {@link parseCandidate}. */
+export interface CandidateParseOptions {
+  limits: MessageLimits;
+  /** The Kafka key; must equal the id. Leave out (undefined) when the value did not come from Kafka. */
+  key?: MessageKey;
+}
+
+function schemaReason(issues: readonly z.core.$ZodIssue[]): DeadLetterReason {
+  let reason: DeadLetterReason | undefined;
+  for (const issue of issues) {
+    const [top, field] = issue.path;
+    const tensor = top === 'patches' || top === 'image';
+    if (tensor && field === 'dtype') reason ??= 'tensor-dtype';
+    else if (tensor && field === 'shape') reason ??= 'tensor-shape';
+    else return 'schema';
+  }
+  return reason ?? 'schema';
+}
+
+/** A sourceRefs key that is not a well-formed key might be anything: it is not echoed. */
+function hideSourceRefKeys(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  const [top, key, ...rest] = issue.path;
+  if (top !== 'sourceRefs' || typeof key !== 'string' || SOURCE_REF_KEY.test(key)) return issue;
+  return { ...issue, path: [top, '<key>', ...rest] };
+}
+
+function checkLimits(c: CandidateMessage, limits: MessageLimits): ParseResult<void> {
+  const tensor = c.patches ?? c.image;
+  if (tensor === undefined) return rejected('schema', "needs exactly one of 'patches' and 'image'");
+  const field = c.patches !== undefined ? 'patches' : 'image';
+  const dims = tensor.shape;
+  const [height, width, channels] = c.patches !== undefined ? dims.slice(1) : dims;
+  if (c.patches !== undefined && c.patches.shape[0] > limits.maxPatches) {
+    return rejected(
+      'limit-exceeded',
+      `patches.shape[0]: ${c.patches.shape[0]} patches, over the limit of ${limits.maxPatches}`,
+    );
+  }
+  for (const [name, v] of [
+    ['height', height],
+    ['width', width],
+  ] as const) {
+    if (v !== undefined && v > limits.maxImageSide) {
+      return rejected(
+        'limit-exceeded',
+        `${field}.shape: ${name} ${v} is over the limit of ${limits.maxImageSide} pixels`,
+      );
+    }
+  }
+  if (channels !== undefined && channels > limits.maxChannels) {
+    return rejected(
+      'limit-exceeded',
+      `${field}.shape: ${channels} channels, over the limit of ${limits.maxChannels}`,
+    );
+  }
+  return parsed(undefined);
+}
+
+function checkImageExtras(
+  image: NonNullable<CandidateMessage['image']>,
+  limits: MessageLimits,
+): ParseResult<void> {
+  const [h, w] = image.shape;
+  const roi = image.roi;
+  if (roi !== undefined && (roi.x < 0 || roi.y < 0 || roi.x + roi.width > w || roi.y + roi.height > h)) {
+    return rejected('schema', `image.roi: must lie within the ${w}x${h} image`);
+  }
+  if (image.augmentation !== undefined) {
+    let m: number;
+    try {
+      m = resolveAugmentationSpec(image.augmentation).m;
+    } catch (err) {
+      return rejected('schema', `image.augmentation: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (m > limits.maxPatches) {
+      return rejected(
+        'limit-exceeded',
+        `image.augmentation: ${m} patches, over the limit of ${limits.maxPatches}`,
+      );
+    }
+    const size = image.augmentation.size;
+    if (size !== undefined && size > limits.maxImageSide) {
+      return rejected(
+        'limit-exceeded',
+        `image.augmentation.size: ${size} is over the limit of ${limits.maxImageSide} pixels`,
+      );
+    }
+  }
+  return parsed(undefined);
+}
+
+/**
+ * Parses and validates a candidate from a raw Kafka value; never throws.
+ *
+ * Order of checks: value size ('oversized'), JSON ('invalid-json'), schema ('schema',
+ * 'tensor-dtype', 'tensor-shape'), Kafka key ('key-mismatch'), limits ('limit-exceeded'), then
+ * the tensor bytes ('tensor-data'). Nothing large is allocated before the size checks pass.
+ */
+export function parseCandidate(value: MessageValue, options: CandidateParseOptions): ParseResult<Candidate> {
+  const { limits } = options;
+  const json = readJson(value, limits.maxPayloadBytes);
+  if (!json.ok) return json;
+  const result = candidateMessageSchema.safeParse(json.value);
+  if (!result.success) {
+    const issues = result.error.issues;
+    return rejected(schemaReason(issues), describeIssues(issues.map(hideSourceRefKeys)));
+  }
+  const c = result.data;
+  const key = checkKey(options.key, c.id);
+  if (!key.ok) return key;
+  const limited = checkLimits(c, limits);
+  if (!limited.ok) return limited;
+  if (c.image !== undefined) {
+    const extras = checkImageExtras(c.image, limits);
+    if (!extras.ok) return extras;
+  }
+
+  let content: CandidatePatches | CandidateImage;
+  if (c.patches !== undefined) {
+    const { dtype, shape } = c.patches;
+    const decoded = decodeTensorData('patches', dtype, shape, c.patches.data, 'unit');
+    if (!decoded.ok) return rejected('tensor-data', decoded.error);
+    content = { kind: 'patches', dtype, shape, data: decoded.data };
+  } else if (c.image !== undefined) {
+    const { dtype, shape, roi, augmentation } = c.image;
+    // Float images must already be in [0, 1] (patches.ts does not rescale them).
+    const decoded = decodeTensorData('image', dtype, shape, c.image.data, 'unit');
+    if (!decoded.ok) return rejected('tensor-data', decoded.error);
+    content = {
+      kind: 'image',
+      dtype,
+      shape,
+      data: decoded.data,
+      ...(roi !== undefined ? { roi } : {}),
+      ...(augmentation !== undefined ? { augmentation } : {}),
+    };
+  } else {
+    return rejected('schema', "needs exactly one of 'patches' and 'image'");
+  }
+  return parsed({ id: c.id, sourceRefs: c.sourceRefs ?? {}, time: c.time, content });
+}
+
+/**
+ * The wire form of a decoded candidate (tensor data as base64).
+ *
+ * @throws MessageEncodeError when the data's array type or length does not match dtype and shape.
+ */
+export function toCandidateMessage(candidate: Candidate): CandidateMessage {
+  const { content } = candidate;
+  const actual = dtypeOf(content.data);
+  if (actual !== content.dtype) {
+    throw new MessageEncodeError(
+      `invalid candidate message: ${content.kind}.data is ${actual ?? 'not a pixel array'}, dtype says ${content.dtype}`,
+    );
+  }
+  if (content.data.length !== elementCount(content.shape)) {
+    throw new MessageEncodeError(
+      `invalid candidate message: ${content.kind}.data holds ${content.data.length} values, shape ${content.shape.join('x')} needs ${elementCount(content.shape)}`,
+    );
+  }
+  if (content.data instanceof Float32Array) {
+    const i = content.data.findIndex((v) => !(v >= 0 && v <= 1));
+    if (i >= 0) {
+      throw new MessageEncodeError(
+        `invalid candidate message: ${content.kind}.data value ${i} is ${content.data[i]}; float32 values must be in [0, 1]`,
+      );
+    }
+  }
+  const data = encodeTensorData(content.data);
+  const base = {
+    schema: CANDIDATE_SCHEMA,
+    id: candidate.id,
+    sourceRefs: candidate.sourceRefs,
+    time: candidate.time,
+  } as const;
+  if (content.kind === 'patches') {
+    return { ...base, patches: { dtype: content.dtype, shape: content.shape, data } };
+  }
+  return {
+    ...base,
+    image: {
+      dtype: content.dtype,
+      shape: content.shape,
+      data,
+      ...(content.roi !== undefined ? { roi: content.roi } : {}),
+      ...(content.augmentation !== undefined
+        ? { augmentation: content.augmentation as z.infer<typeof augmentationSchema> }
+        : {}),
+    },
+  };
+}
+
+/**
+ * Serialises a candidate to its JSON wire form (the Kafka value).
+ *
+ * @throws MessageEncodeError when the candidate is invalid.
+ */
+export function encodeCandidate(candidate: Candidate): string {
+  const message = toCandidateMessage(candidate);
+  if (message.image !== undefined) {
+    const unlimited = {
+      maxPayloadBytes: Infinity,
+      maxPatches: Infinity,
+      maxImageSide: Infinity,
+      maxChannels: Infinity,
+    };
+    const extras = checkImageExtras(message.image, unlimited);
+    if (!extras.ok) throw new MessageEncodeError(`invalid candidate message: ${extras.error}`);
+  }
+  return encodeWith(candidateMessageSchema, 'candidate', message);
+}
