@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import cliProgress from 'cli-progress';
+import { siblingModuleUrl, startModuleWorker } from '../workers/worker-host.js';
 import type { StrategyCode } from '../core/strategies.js';
 import type { AugmentationSpec } from '../core/patches.js';
 import type { FineTuneOptions } from '../model/fine-tune.js';
@@ -73,13 +74,9 @@ export interface BenchOutput {
   seconds: number;
 }
 
-/** The worker module beside this one; under tsx (tests, dev) both are .ts and need its loader. */
+/** One worker thread running ./bench-worker (from dist/ or, under tsx, from src/). */
 function startWorker(backend: BackendRequest): Worker {
-  const ext = path.extname(new URL(import.meta.url).pathname);
-  const url = new URL(`./bench-worker${ext}`, import.meta.url);
-  if (ext !== '.ts') return new Worker(url, { workerData: { backend } });
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: { backend } });
+  return startModuleWorker(siblingModuleUrl(import.meta.url, 'bench-worker'), { backend });
 }
 
 /** Runs every planned trajectory and writes JSON, markdown and SVG under `options.out`. */

@@ -8,3 +8,8 @@ export * from './select.js';
 export * from './strategies.js';
 export * from './metrics.js';
 export * from './holdout.js';
+export * from './pool.js';
+export * from './labels.js';
+export * from './windows.js';
+export * from './offsets.js';
+export * from './checkpoint-state.js';
