@@ -3,6 +3,8 @@
 import { Command } from 'commander';
 import { benchCommand } from './bench-command.js';
 import { pretrainCommand } from './pretrain-command.js';
+import { simulateCommand } from './simulate-command.js';
+import { runCommand } from './run-command.js';
 import { packageVersion } from './paths.js';
 
 const program = new Command('acft')
@@ -10,6 +12,8 @@ const program = new Command('acft')
   .version(packageVersion())
   .addCommand(benchCommand())
   .addCommand(pretrainCommand())
+  .addCommand(simulateCommand())
+  .addCommand(runCommand())
   .showHelpAfterError();
 
 try {

@@ -66,9 +66,7 @@ function toBytes(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
 }
 
 /** Serialises a model to its topology, weight specs and one weights buffer (in memory). */
-export async function serializeModel(
-  model: tfl.LayersModel,
-): Promise<{ topology: object; weightSpecs: tf.io.WeightsManifestEntry[]; weights: Uint8Array }> {
+export async function serializeModel(model: tfl.LayersModel): Promise<ModelArtifact> {
   let captured: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler((artifacts) => {
@@ -188,13 +186,23 @@ export async function loadModelFromPath(
   return { model, sha256, meta: json.acft };
 }
 
-/** Writes a model as a tfjs LayersModel directory (model.json + weights.bin), atomically. */
-export async function saveModelToDir(
-  model: tfl.LayersModel,
+/** A serialized model: what {@link serializeModel} returns and a worker hands back. */
+export interface ModelArtifact {
+  topology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+  weights: Uint8Array;
+}
+
+/**
+ * Writes serialized artifacts as a tfjs LayersModel directory (model.json + weights.bin),
+ * atomically: a temp directory (each file fsynced) renamed into place.
+ */
+export async function saveArtifactToDir(
+  artifact: ModelArtifact,
   dir: string,
   meta: ModelVersionMeta,
 ): Promise<StoredModel> {
-  const { topology, weightSpecs, weights } = await serializeModel(model);
+  const { topology, weightSpecs, weights } = artifact;
   const sha256 = sha256Hex(weights);
   const json: ModelJson = {
     modelTopology: topology,
@@ -220,6 +228,28 @@ export async function saveModelToDir(
   return { dir, modelJsonPath: path.join(dir, 'model.json'), sha256, bytes: weights.byteLength, meta };
 }
 
+/** Writes a model as a tfjs LayersModel directory (model.json + weights.bin), atomically. */
+export async function saveModelToDir(
+  model: tfl.LayersModel,
+  dir: string,
+  meta: ModelVersionMeta,
+): Promise<StoredModel> {
+  return saveArtifactToDir(await serializeModel(model), dir, meta);
+}
+
+/** Reads a stored model's artifacts without building a model (for handing to workers). */
+export async function loadArtifactFromPath(
+  modelPath: string,
+  expectedSha256?: string,
+): Promise<{ artifact: ModelArtifact; sha256: string; meta: ModelVersionMeta | undefined }> {
+  const { model, sha256, meta } = await loadModelFromPath(modelPath, expectedSha256);
+  try {
+    return { artifact: await serializeModel(model), sha256, meta };
+  } finally {
+    model.dispose();
+  }
+}
+
 /** A directory of model versions, one sub-directory each. */
 export class ModelStore {
   constructor(readonly root: string) {}
@@ -231,6 +261,10 @@ export class ModelStore {
 
   save(model: tfl.LayersModel, meta: ModelVersionMeta): Promise<StoredModel> {
     return saveModelToDir(model, this.dirOf(meta.version), meta);
+  }
+
+  saveArtifact(artifact: ModelArtifact, meta: ModelVersionMeta): Promise<StoredModel> {
+    return saveArtifactToDir(artifact, this.dirOf(meta.version), meta);
   }
 
   load(version: string, expectedSha256?: string) {

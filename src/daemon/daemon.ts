@@ -1,0 +1,1124 @@
+/**
+ * The streaming daemon (`acft run`): consumes candidates and feedback from Kafka, keeps the rolling
+ * pool and the labeled set (the pure reducers of src/core), scores candidates in worker threads,
+ * publishes labeling requests, runs ACFT fine-tuning windows in a worker thread, and publishes every
+ * model version. One class owns the wiring; the decisions are the core's.
+ *
+ * Offsets: a message's effects are recorded in the in-memory state; the state is checkpointed
+ * atomically, and only then are the offsets it includes committed (commit-after-checkpoint). A
+ * restart restores the checkpoint and re-reads from the committed offsets; every reducer step is
+ * idempotent, so a replayed message changes nothing.
+ */
+import { hostname } from 'node:os';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { Subject, Subscription, bufferTime, concatMap, filter, interval } from 'rxjs';
+import type { Registry } from 'prom-client';
+import { deriveSeed } from '../core/rng.js';
+import { STRATEGIES } from '../core/strategies.js';
+import {
+  emptyPool,
+  getCandidate,
+  outstandingRequests,
+  poolBytes,
+  poolCandidates,
+  poolReducer,
+  poolSize,
+  pressure,
+  rescoreOrder,
+  type PoolConfig,
+  type PoolEffect,
+  type SourceRef,
+} from '../core/pool.js';
+import {
+  emptyLabels,
+  holdoutCandidates,
+  ingestCandidate,
+  ingestFeedback,
+  labeledCount,
+  labelsReducer,
+  newLabelsSinceWindow,
+  trainableCandidates,
+  trainingExamples,
+  type LabelingConfig,
+  type LabelingEffect,
+  type LabelingState,
+} from '../core/labels.js';
+import { planRequests, planWindow, promotionDecision, shouldStartWindow, windowId } from '../core/windows.js';
+import {
+  committable,
+  done,
+  emptyOffsets,
+  markCommitted,
+  ownedPartitions,
+  revoke,
+  track,
+} from '../core/offsets.js';
+import type { OffsetsState } from '../core/offsets.js';
+import { fromSnapshot, toSnapshot } from '../core/checkpoint-state.js';
+import { augmentationSpecOf, scoreOptionsOf, type Config } from '../config/index.js';
+import {
+  DEAD_LETTER_REASONS,
+  createDeadLetter,
+  encodeDeadLetter,
+  encodeLabelingRequest,
+  encodeModelVersion,
+  parseCandidate,
+  parseFeedback,
+  parseModelVersion,
+  type DeadLetterReason,
+  type ModelVersionMessage,
+} from '../messages/index.js';
+import { createMetrics, type AcftMetrics } from '../observability/metrics.js';
+import { startHttpServer } from '../observability/http-server.js';
+import { ScoringService, type ModelVersionArtifact } from '../workers/scoring-service.js';
+import { TrainingService } from '../workers/training-service.js';
+import { ModelStore, loadArtifactFromPath, type ModelArtifact } from '../model/model-store.js';
+import { createKafka, ensureTopics } from './kafka-client.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
+import {
+  decodeStored,
+  encodeStored,
+  recipeKey,
+  scoringInput,
+  storeCandidate,
+  storedBytes,
+  type StoredCandidate,
+} from './stored-candidate.js';
+import { initialModel } from './initial-model.js';
+import { initBackend } from '../model/backend.js';
+
+export interface DaemonOptions {
+  config: Config;
+  logger: Logger;
+  /** Where the metrics go (a new registry by default). */
+  registry?: Registry;
+  /** Exits the process (the supervisor restarts it) when the brokers stay away; tests pass a spy. */
+  onFatal?: (error: Error) => void;
+}
+
+interface Served {
+  version: string;
+  artifact: ModelArtifact;
+  holdoutAuc: number | null;
+}
+
+const TICK_MS = 500;
+
+/** A running daemon; `close()` shuts it down in order and is idempotent. */
+export class Daemon {
+  readonly metrics: AcftMetrics;
+  private state: LabelingState<StoredCandidate> = { pool: emptyPool(), labels: emptyLabels() };
+  private offsets: OffsetsState = emptyOffsets();
+  private readonly labelingConfig: LabelingConfig;
+  private served!: Served;
+  private m0!: Served;
+  private readonly versionOrder = new Map<string, number>();
+  private readonly arrivals = new Map<string, number>();
+  private readonly requestTimes = new Map<string, number>();
+  private readonly pendingSources = new Map<string, SourceRef>();
+  private readonly scoreQueue$ = new Subject<string>();
+  private readonly subscriptions = new Subscription();
+  private kafka!: Kafka;
+  private consumer!: Consumer;
+  private versionsConsumer!: Consumer;
+  private producer!: Producer;
+  private scoring!: ScoringService;
+  private training!: TrainingService;
+  private store: ModelStore;
+  private http?: Awaited<ReturnType<typeof startHttpServer>>;
+  private windowRunning = false;
+  /** Set while a window publishes its version: shutdown waits for it (it is short). */
+  private publishing?: Promise<void>;
+  private windowGeneration = 0;
+  private rescoreGeneration = 0;
+  private paused = false;
+  private closing = false;
+  private closed?: Promise<void>;
+  private lastCheckpointAt = 0;
+  private brokerDownSince: number | null = null;
+  private inFlightBatches = 0;
+  private requestRound = 0;
+  private readonly windowsDone: { version: string; status: string }[] = [];
+
+  private constructor(private readonly options: DaemonOptions) {
+    const { config } = options;
+    this.metrics = createMetrics(options.registry, {
+      deadLetterReasons: DEAD_LETTER_REASONS,
+      classes: Array.from({ length: config.limits.numClasses }, (_, i) => String(i)),
+    });
+    this.store = new ModelStore(config.model.storeDir);
+    const pool: PoolConfig = {
+      maxCandidates: config.pool.maxCandidates,
+      maxBytes: config.pool.maxBytes,
+      ttlMs: config.pool.ttlMs,
+      leaseMs: config.selection.leaseMs,
+      highWatermark: config.pool.highWatermark,
+      lowWatermark: config.pool.lowWatermark,
+      compareVersions: (a, b) => (this.versionOrder.get(a) ?? -1) - (this.versionOrder.get(b) ?? -1),
+    };
+    this.labelingConfig = {
+      pool,
+      labels: {
+        holdoutShare: config.training.holdoutShare,
+        maxPending: config.pool.maxPendingFeedback,
+        pendingTtlMs: config.pool.pendingFeedbackTtlMs,
+      },
+    };
+  }
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  private get config(): Config {
+    return this.options.config;
+  }
+
+  /** Starts every part; resolves once the daemon consumes and serves a model. */
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const daemon = new Daemon(options);
+    try {
+      await daemon.startParts();
+    } catch (error) {
+      await daemon.close();
+      throw error;
+    }
+    return daemon;
+  }
+
+  private async startParts(): Promise<void> {
+    const { config } = this;
+    this.http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      registry: this.metrics.registry,
+      health: () => this.health(),
+    });
+    this.log.info({ event: 'http-started', url: this.http.url }, 'metrics and health endpoints up');
+
+    [this.scoring, this.training] = await Promise.all([
+      ScoringService.start({ backend: config.backend }),
+      TrainingService.start({ backend: config.backend }),
+    ]);
+    this.metrics.useBackend(this.scoring.backend);
+    this.log.info({ event: 'backend', backend: this.scoring.backend }, 'tfjs backend chosen');
+
+    // The main thread only loads and checks models; scoring and training run in the workers.
+    await initBackend(config.backend);
+    this.m0 = await initialModel(config.model.m0Path, config.limits.numClasses, config.training.seed);
+    await this.restore();
+
+    this.kafka = createKafka(config.kafka);
+    await ensureTopics(this.kafka, config.kafka.topics);
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await this.producer.connect();
+    this.metrics.brokerConnected.set(1);
+    this.metrics.leader.set(1);
+
+    this.subscriptions.add(
+      this.scoreQueue$
+        .pipe(
+          bufferTime(config.scoring.microBatchMaxWaitMs, null, config.scoring.microBatchSize),
+          filter((ids) => ids.length > 0),
+          concatMap((ids) => this.scoreNew(ids)),
+        )
+        .subscribe(),
+    );
+    this.subscriptions.add(interval(TICK_MS).subscribe(() => void this.tick()));
+
+    await this.startVersionsConsumer();
+    await this.startConsumer();
+    // Candidates restored from a checkpoint are scored with the served version.
+    void this.rescoreAll(this.served.version);
+    this.log.info(
+      { event: 'started', servedVersion: this.served.version, pool: poolSize(this.state.pool) },
+      'acft daemon running',
+    );
+  }
+
+  // --- state: restore and checkpoint ---
+
+  private async restore(): Promise<void> {
+    const snapshot = await readCheckpoint(this.config.state.checkpointDir);
+    let servedVersion: string | null = null;
+    if (snapshot !== undefined) {
+      const core = fromSnapshot(snapshot, { decodePayload: decodeStored });
+      this.state = { pool: core.pool, labels: core.labels };
+      this.offsets = core.offsets;
+      servedVersion = core.servedVersion;
+      // A window that was in flight is planned again from the same inputs (same version id).
+      if (this.state.labels.inFlight !== null) {
+        labelsReducer(
+          this.state.labels,
+          { type: 'window-abandoned', seq: this.state.labels.inFlight.seq },
+          this.labelingConfig.labels,
+        );
+      }
+      this.log.info(
+        { event: 'restored', pool: poolSize(this.state.pool), labeled: labeledCount(this.state.labels) },
+        'state restored from checkpoint',
+      );
+    }
+    const promoted = (await this.store.list()).filter((m) => m.info.status === 'promoted');
+    const wanted = promoted.find((m) => m.version === servedVersion) ?? promoted.at(-1);
+    if (wanted) {
+      try {
+        const loaded = await loadArtifactFromPath(this.store.dirOf(wanted.version));
+        const auc = typeof wanted.info.holdoutAuc === 'number' ? wanted.info.holdoutAuc : null;
+        await this.serve({ version: wanted.version, artifact: loaded.artifact, holdoutAuc: auc });
+        return;
+      } catch (error) {
+        this.log.error(
+          { event: 'model-refused', version: wanted.version, err: error },
+          'stored version refused; serving M0',
+        );
+      }
+    }
+    await this.serve(this.m0);
+  }
+
+  private async checkpoint(): Promise<void> {
+    const started = performance.now();
+    const snapshot = toSnapshot(
+      {
+        pool: this.state.pool,
+        labels: this.state.labels,
+        offsets: this.offsets,
+        servedVersion: this.served.version,
+      },
+      { encodePayload: encodeStored },
+    );
+    await writeCheckpoint(this.config.state.checkpointDir, snapshot);
+    this.metrics.recordCheckpoint((performance.now() - started) / 1000);
+    this.lastCheckpointAt = Date.now();
+    const commits = committable(this.offsets);
+    if (commits.length > 0 && this.consumer) {
+      await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
+      this.offsets = markCommitted(this.offsets, commits);
+    }
+  }
+
+  // --- Kafka in ---
+
+  private async startConsumer(): Promise<void> {
+    const { kafka: k } = this.config;
+    this.consumer = this.kafka.consumer({
+      groupId: k.groupId,
+      sessionTimeout: k.sessionTimeoutMs,
+      heartbeatInterval: k.heartbeatIntervalMs,
+      rebalanceTimeout: k.rebalanceTimeoutMs,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const owned = Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) =>
+        parts.map((partition) => `${topic}:${partition}`),
+      );
+      const lost = ownedPartitions(this.offsets)
+        .map((tp) => `${tp.topic}:${tp.partition}`)
+        .filter((tp) => !owned.includes(tp));
+      if (lost.length > 0) {
+        this.offsets = revoke(
+          this.offsets,
+          lost.map((tp) => ({
+            topic: tp.slice(0, tp.lastIndexOf(':')),
+            partition: Number(tp.slice(tp.lastIndexOf(':') + 1)),
+          })),
+        );
+      }
+      this.log.info({ event: 'partitions-assigned', partitions: owned }, 'consumer group joined');
+    });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      this.log.error(
+        { event: 'consumer-crash', err: e.payload.error, restart: e.payload.restart },
+        'consumer crashed',
+      );
+    });
+    this.consumer.on(this.consumer.events.CONNECT, () => this.brokerUp());
+    this.consumer.on(this.consumer.events.DISCONNECT, () => this.brokerDown());
+    this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, () => this.brokerDown());
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [k.topics.candidates, k.topics.feedback], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  private async startVersionsConsumer(): Promise<void> {
+    // Every instance follows model-versions from the start, in a group of its own.
+    this.versionsConsumer = this.kafka.consumer({
+      groupId: `${this.config.kafka.groupId}.versions.${hostname()}.${process.pid}.${Date.now()}`,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+    });
+    await this.versionsConsumer.connect();
+    await this.versionsConsumer.subscribe({
+      topics: [this.config.kafka.topics.modelVersions],
+      fromBeginning: true,
+    });
+    await this.versionsConsumer.run({
+      autoCommit: false,
+      eachMessage: async ({ message }) => {
+        const parsed = parseModelVersion(message.value);
+        if (parsed.ok) await this.onModelVersion(parsed.value);
+      },
+    });
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    this.inFlightBatches++;
+    try {
+      for (const message of batch.messages) {
+        if (!payload.isRunning() || payload.isStale() || this.closing) break;
+        const source = { topic: batch.topic, partition: batch.partition, offset: Number(message.offset) };
+        this.offsets = track(this.offsets, source);
+        await this.ingest(source, message);
+        this.offsets = done(this.offsets, source);
+        payload.resolveOffset(message.offset);
+        await payload.heartbeat();
+      }
+    } finally {
+      this.inFlightBatches--;
+    }
+    this.applyBackpressure();
+    this.publishGauges();
+  }
+
+  private async ingest(source: SourceRef, message: KafkaMessage): Promise<void> {
+    const { config } = this;
+    const now = Date.now();
+    try {
+      if (source.topic === config.kafka.topics.candidates) {
+        const parsed = parseCandidate(message.value, {
+          limits: config.limits,
+          key: message.key ?? undefined,
+        });
+        if (!parsed.ok) return await this.deadLetter(source, message, parsed.reason, parsed.error);
+        const stored = storeCandidate(parsed.value);
+        const produced = Number(message.timestamp);
+        const step = ingestCandidate(
+          this.state,
+          {
+            id: parsed.value.id,
+            source,
+            arrivedAtMs: Number.isFinite(produced) ? Math.min(produced, now) : now,
+            bytes: storedBytes(stored, parsed.value.id),
+            payload: stored,
+          },
+          now,
+          this.labelingConfig,
+        );
+        this.metrics.candidatesIngested.inc();
+        await this.handleEffects(step.effects, now);
+      } else {
+        const parsed = parseFeedback(message.value, {
+          numClasses: config.limits.numClasses,
+          maxPayloadBytes: config.limits.maxPayloadBytes,
+          key: message.key ?? undefined,
+        });
+        if (!parsed.ok) return await this.deadLetter(source, message, parsed.reason, parsed.error);
+        const f = parsed.value;
+        const step = ingestFeedback(
+          this.state,
+          {
+            candidateId: f.candidateId,
+            label: f.label,
+            annotatorId: f.annotatorId,
+            timeMs: Date.parse(f.time),
+            ...(f.requestId ? { requestId: f.requestId } : {}),
+          },
+          now,
+          this.labelingConfig,
+        );
+        if (step.effects.some((e) => e.type === 'feedback-pending')) {
+          this.pendingSources.set(f.candidateId, source);
+        }
+        await this.handleEffects(step.effects, now);
+      }
+    } catch (error) {
+      // A message that throws inside processing is poison: dead-lettered, never retried forever.
+      this.log.error(
+        {
+          event: 'poison',
+          topic: source.topic,
+          partition: source.partition,
+          offset: source.offset,
+          err: error,
+        },
+        'message failed in processing',
+      );
+      await this.deadLetter(source, message, 'poison', error);
+    }
+  }
+
+  private async deadLetter(
+    source: SourceRef,
+    message: Pick<KafkaMessage, 'key' | 'value'>,
+    reason: DeadLetterReason,
+    error: unknown,
+  ): Promise<void> {
+    const dl = createDeadLetter({
+      source: { topic: source.topic, partition: source.partition, offset: source.offset, key: message.key },
+      reason,
+      error,
+      payload: message.value,
+      maxPayloadBytes: this.config.limits.deadLetterPayloadBytes,
+    });
+    await this.producer.send({
+      topic: this.config.kafka.topics.deadLetter,
+      messages: [{ key: message.key ?? null, value: encodeDeadLetter(dl) }],
+    });
+    this.metrics.deadLettered.inc({ reason });
+    this.log.warn(
+      {
+        event: 'dead-letter',
+        reason,
+        topic: source.topic,
+        partition: source.partition,
+        offset: source.offset,
+      },
+      'message dead-lettered',
+    );
+  }
+
+  private async handleEffects(
+    effects: readonly (LabelingEffect<StoredCandidate> | PoolEffect<StoredCandidate>)[],
+    now: number,
+  ): Promise<void> {
+    for (const e of effects) {
+      switch (e.type) {
+        case 'admitted':
+          this.arrivals.set(e.id, now);
+          this.scoreQueue$.next(e.id);
+          break;
+        case 'evicted':
+        case 'expired':
+        case 'discarded':
+          this.arrivals.delete(e.id);
+          break;
+        case 'refused':
+          this.log.warn(
+            { event: 'candidate-refused', reason: e.reason },
+            'candidate not admitted to the pool',
+          );
+          break;
+        case 'lease-expired':
+          this.metrics.labelingRequestsExpired.inc();
+          this.requestTimes.delete(e.id);
+          break;
+        case 'first-label': {
+          const asked = this.requestTimes.get(e.candidateId);
+          if (asked !== undefined) {
+            this.metrics.labelingRequestsAnswered.inc();
+            this.metrics.labelLatency.observe((now - asked) / 1000);
+            this.metrics.countRequestedLabel(String(e.label));
+            this.requestTimes.delete(e.candidateId);
+            this.metrics.feedback.inc({ kind: 'requested' });
+          } else {
+            this.metrics.feedback.inc({ kind: 'unsolicited' });
+          }
+          break;
+        }
+        case 'duplicate-feedback':
+        case 'stale-feedback':
+        case 'already-labeled':
+          this.metrics.feedback.inc({ kind: 'duplicate' });
+          break;
+        case 'label-changed':
+          this.metrics.feedback.inc({ kind: 'conflict' });
+          this.log.info(
+            { event: 'label-changed', from: e.from, to: e.to, trained: e.trained },
+            'a candidate label changed',
+          );
+          break;
+        case 'feedback-pending':
+          this.metrics.feedback.inc({ kind: 'pending' });
+          break;
+        case 'dead-letter': {
+          this.metrics.feedback.inc({ kind: 'unknown' });
+          const source = this.pendingSources.get(e.feedback.candidateId) ?? {
+            topic: this.config.kafka.topics.feedback,
+            partition: 0,
+            offset: 0,
+          };
+          this.pendingSources.delete(e.feedback.candidateId);
+          await this.deadLetter(
+            source,
+            { key: Buffer.from(e.feedback.candidateId), value: null },
+            e.reason,
+            `feedback for a candidate never seen (${e.cause})`,
+          );
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+
+  private applyBackpressure(): void {
+    const p = pressure(this.state.pool, this.labelingConfig.pool);
+    const topics = [{ topic: this.config.kafka.topics.candidates }];
+    if (p === 'pause' && !this.paused) {
+      this.consumer.pause(topics);
+      this.paused = true;
+      this.metrics.poolPaused.set(1);
+      this.log.info(
+        { event: 'paused', pool: poolSize(this.state.pool) },
+        'candidate intake paused (pool high watermark)',
+      );
+    } else if (p === 'resume' && this.paused) {
+      this.consumer.resume(topics);
+      this.paused = false;
+      this.metrics.poolPaused.set(0);
+      this.log.info({ event: 'resumed', pool: poolSize(this.state.pool) }, 'candidate intake resumed');
+    }
+  }
+
+  private publishGauges(): void {
+    this.metrics.poolCandidates.set(poolSize(this.state.pool));
+    this.metrics.poolBytes.set(poolBytes(this.state.pool));
+    this.metrics.labelingRequestsOutstanding.set(outstandingRequests(this.state.pool).length);
+  }
+
+  // --- scoring ---
+
+  private async scoreIds(ids: readonly string[], version: string): Promise<number> {
+    const { config } = this;
+    const groups = new Map<string, { id: string; stored: StoredCandidate }[]>();
+    for (const id of ids) {
+      const c = getCandidate(this.state.pool, id);
+      if (!c) continue;
+      const key = recipeKey(c.payload);
+      const list = groups.get(key) ?? [];
+      list.push({ id, stored: c.payload });
+      groups.set(key, list);
+    }
+    let patches = 0;
+    for (const list of groups.values()) {
+      const first = list[0]!.stored;
+      const augmentation = first.augmentation ?? augmentationSpecOf(config.scoring);
+      const m = first.kind === 'patches' ? first.shape[0]! : (augmentation.m ?? config.scoring.m);
+      const started = performance.now();
+      const result = await this.scoring.score(
+        list.map((x) => scoringInput(x.id, x.stored)),
+        {
+          m,
+          augmentation: { ...augmentation, m },
+          seed: config.scoring.patchSeed,
+          scoreOptions: scoreOptionsOf(config.scoring),
+        },
+      );
+      this.metrics.scoringBatch.observe((performance.now() - started) / 1000);
+      this.metrics.patchesScored.inc(result.patches);
+      patches += result.patches;
+      const now = Date.now();
+      poolReducer(
+        this.state.pool,
+        {
+          type: 'scored',
+          scores: result.results.map((r) => ({
+            id: r.id,
+            value: r.score,
+            entropy: r.entropy,
+            diversity: r.diversity,
+            dominantClass: r.dominantClass,
+            meanProbs: r.meanProbs,
+            modelVersion: result.version === version ? version : result.version,
+            scoredAtMs: now,
+          })),
+        },
+        this.labelingConfig.pool,
+      );
+    }
+    return patches;
+  }
+
+  private async scoreNew(ids: string[]): Promise<void> {
+    try {
+      await this.scoreIds(ids, this.served.version);
+      const now = Date.now();
+      for (const id of ids) {
+        const at = this.arrivals.get(id);
+        if (at !== undefined) this.metrics.scoringLatency.observe((now - at) / 1000);
+        this.arrivals.delete(id);
+      }
+      this.maybeRequest();
+    } catch (error) {
+      if (!this.closing)
+        this.log.error({ event: 'scoring-failed', err: error }, 'scoring a micro-batch failed');
+    }
+  }
+
+  /** Rescores the whole pool with `version`, highest previous scores first; a newer call interrupts it. */
+  private async rescoreAll(version: string): Promise<void> {
+    const generation = ++this.rescoreGeneration;
+    const started = performance.now();
+    const total = poolSize(this.state.pool);
+    let doneCount = 0;
+    try {
+      for (;;) {
+        if (generation !== this.rescoreGeneration || this.closing) return;
+        const ids = rescoreOrder(this.state.pool, version, this.labelingConfig.pool.compareVersions).slice(
+          0,
+          256,
+        );
+        if (ids.length === 0) break;
+        await this.scoreIds(ids, version);
+        doneCount += ids.length;
+        this.metrics.rescoreProgress.set(total > 0 ? Math.min(1, doneCount / total) : 1);
+      }
+      this.metrics.rescoreProgress.set(1);
+      this.metrics.rescoreDuration.observe((performance.now() - started) / 1000);
+      this.log.info(
+        { event: 'rescored', version, candidates: doneCount, seconds: (performance.now() - started) / 1000 },
+        'pool rescored',
+      );
+      this.maybeRequest();
+    } catch (error) {
+      if (!this.closing) this.log.error({ event: 'rescore-failed', err: error }, 'rescoring failed');
+    }
+  }
+
+  private async serve(model: Served): Promise<void> {
+    await this.scoring.setModel({ version: model.version, ...model.artifact } as ModelVersionArtifact);
+    this.served = model;
+    if (!this.versionOrder.has(model.version)) this.versionOrder.set(model.version, this.versionOrder.size);
+    this.metrics.serveModelVersion(model.version, model.holdoutAuc ?? undefined);
+    this.log.info(
+      { event: 'serving', version: model.version, holdoutAuc: model.holdoutAuc },
+      'model version served',
+    );
+  }
+
+  private async onModelVersion(msg: ModelVersionMessage): Promise<void> {
+    if (msg.status !== 'promoted' || msg.version === this.served.version || this.closing) return;
+    if (this.windowsDone.some((w) => w.version === msg.version)) return;
+    try {
+      const loaded = await loadArtifactFromPath(msg.artifact.location, msg.artifact.sha256);
+      await this.serve({
+        version: msg.version,
+        artifact: loaded.artifact,
+        holdoutAuc: msg.metrics.holdoutAuc,
+      });
+      void this.rescoreAll(msg.version);
+    } catch (error) {
+      this.log.error(
+        { event: 'model-refused', version: msg.version, err: error },
+        'published version refused; the last good version keeps serving',
+      );
+    }
+  }
+
+  // --- labeling requests ---
+
+  private maybeRequest(): void {
+    if (this.closing || this.windowRunning || !this.producer) return;
+    const b = this.config.selection.b;
+    const outstanding = outstandingRequests(this.state.pool).length;
+    const need = b - newLabelsSinceWindow(this.state.labels) - outstanding;
+    if (need <= 0) return;
+    const now = Date.now();
+    const planned = planRequests(this.state.pool, {
+      b: need,
+      omega: this.config.selection.omega,
+      randomness: this.config.selection.randomness,
+      seed: deriveSeed(
+        this.config.selection.seed,
+        'select',
+        this.state.labels.windowSeq,
+        this.requestRound++,
+      ),
+      modelVersion: this.served.version,
+      windowSeq: this.state.labels.windowSeq,
+      now,
+    });
+    if (planned.requests.length === 0) return;
+    const step = poolReducer(this.state.pool, planned.event, this.labelingConfig.pool);
+    const issued = new Set(step.effects.filter((e) => e.type === 'requested').map((e) => e.id));
+    const leaseExpiresAt = new Date(now + this.config.selection.leaseMs).toISOString();
+    const messages = planned.requests
+      .filter((r) => issued.has(r.candidateId))
+      .map((r) => {
+        this.requestTimes.set(r.candidateId, now);
+        return {
+          key: r.candidateId,
+          value: encodeLabelingRequest({
+            requestId: r.requestId,
+            candidateId: r.candidateId,
+            modelVersion: r.modelVersion,
+            scores: {
+              score: r.score.value,
+              entropy: r.score.entropy,
+              diversity: r.score.diversity,
+              dominantClass: r.score.dominantClass,
+              meanProbs: [...r.score.meanProbs],
+            },
+            rank: r.rank,
+            drawProbability: r.drawProbability,
+            shortlistSize: planned.selection.shortlist.length,
+            takenBy: r.takenBy,
+            criterion: this.config.scoring.criterion,
+            leaseExpiresAt,
+            time: new Date(now).toISOString(),
+          }),
+        };
+      });
+    if (messages.length === 0) return;
+    this.metrics.labelingRequestsEmitted.inc(messages.length);
+    this.publishGauges();
+    this.log.info(
+      { event: 'requests', count: messages.length, version: this.served.version },
+      'labeling requests issued',
+    );
+    this.producer
+      .send({ topic: this.config.kafka.topics.labelingRequests, messages })
+      .catch((error: unknown) =>
+        this.log.error({ event: 'publish-failed', err: error }, 'labeling requests not published'),
+      );
+  }
+
+  // --- fine-tuning windows ---
+
+  private async maybeWindow(): Promise<void> {
+    if (this.windowRunning || this.closing) return;
+    const trigger = shouldStartWindow(this.state.labels, Date.now(), {
+      b: this.config.selection.b,
+      maxIntervalMs: this.config.training.windowMaxIntervalMs,
+    });
+    if (trigger === null) return;
+    this.windowRunning = true;
+    const generation = ++this.windowGeneration;
+    const started = Date.now();
+    const { config } = this;
+    const t = config.training;
+    const strategy = STRATEGIES[t.strategy];
+    const parent = this.served;
+    let seq = -1;
+    try {
+      // H needs the serving model's predictions on L.
+      const predicted = new Map<string, number>();
+      if (strategy.trainOn === 'HQ') {
+        const labeled = trainableCandidates(this.state.labels);
+        for (let i = 0; i < labeled.length; i += 256) {
+          const part = labeled.slice(i, i + 256);
+          const augmentation = augmentationSpecOf(config.scoring);
+          const r = await this.scoring.score(
+            part.map((c) => scoringInput(c.id, c.payload)),
+            {
+              m: config.scoring.m,
+              augmentation,
+              seed: config.scoring.patchSeed,
+              scoreOptions: scoreOptionsOf(config.scoring),
+            },
+          );
+          for (const x of r.results) predicted.set(x.id, x.dominantClass);
+        }
+      }
+      const plan = planWindow(this.state.labels, strategy, (id) => predicted.get(id) ?? -1, {
+        replayPerClass: t.replayPerClass,
+        seed: t.seed,
+      });
+      seq = plan.seq;
+      labelsReducer(
+        this.state.labels,
+        { type: 'window-started', plan, now: started },
+        this.labelingConfig.labels,
+      );
+      const train = trainingExamples(this.state.labels, plan.train);
+      const holdout = holdoutCandidates(this.state.labels);
+      const coldStart = parent.version === this.m0.version && t.coldStartFullLr;
+      const lrFactor = strategy.continual && !coldStart ? t.continualLrFactor : 1;
+      const fineTune = {
+        optimizer: t.optimizer,
+        learningRate: t.learningRate * lrFactor,
+        headLearningRateMultiplier: t.headLearningRateMultiplier,
+        momentum: t.momentum,
+        gamma: t.gamma,
+        epochs: t.epochs,
+        batchSize: t.batchSize,
+        classBalanced: t.classBalanced,
+      };
+      const version = windowId({
+        parentVersion: parent.version,
+        strategy: strategy.code,
+        train: plan.train,
+        trainLabels: plan.trainLabels,
+        hyperParameters: {
+          ...fineTune,
+          seed: t.seed,
+          m: config.scoring.m,
+          augmentation: config.scoring.augmentation,
+        },
+      });
+      const augmentation = augmentationSpecOf(config.scoring);
+      const result = await this.training.train({
+        parent: parent.artifact,
+        m0: this.m0.artifact,
+        startFrom: plan.startFrom,
+        numClasses: config.limits.numClasses,
+        train: {
+          candidates: train.map((x) => scoringInput(x.id, x.payload)),
+          labels: train.map((x) => x.label),
+        },
+        holdout: {
+          candidates: holdout.map((x) => scoringInput(x.id, x.payload)),
+          labels: holdout.map((x) => x.label),
+        },
+        m: config.scoring.m,
+        augmentation,
+        seed: deriveSeed(t.seed, 'window', seq),
+        fineTune,
+      });
+      if (generation !== this.windowGeneration || this.closing)
+        throw new Error('window abandoned at shutdown');
+      const publish = async () => {
+        const status = promotionDecision(
+          result.holdoutAuc ?? NaN,
+          result.parentHoldoutAuc,
+          t.promotionTolerance,
+        );
+        const stored = await this.store.saveArtifact(result.artifact, {
+          version,
+          parent: parent.version,
+          createdAt: new Date().toISOString(),
+          info: {
+            status,
+            strategy: strategy.code,
+            holdoutAuc: result.holdoutAuc,
+            parentHoldoutAuc: result.parentHoldoutAuc,
+          },
+        });
+        const message: Omit<ModelVersionMessage, 'schema'> = {
+          version,
+          parent: parent.version,
+          strategy: strategy.code,
+          status,
+          counts: {
+            q: plan.q.length,
+            h: plan.h.length,
+            labeled: trainableCandidates(this.state.labels).length,
+            holdout: holdout.length,
+          },
+          trainedOn: [...plan.train],
+          metrics: {
+            holdoutAuc: result.holdoutAuc,
+            parentHoldoutAuc: result.parentHoldoutAuc,
+            trainingSeconds: result.seconds,
+            trainPatches: result.trainPatches,
+            finalLoss: result.epochLosses.at(-1) ?? null,
+          },
+          artifact: { location: stored.dir, sha256: stored.sha256 },
+          windowStartedAt: new Date(started).toISOString(),
+          time: new Date().toISOString(),
+        };
+        await this.producer.send({
+          topic: config.kafka.topics.modelVersions,
+          messages: [{ key: version, value: encodeModelVersion(message) }],
+        });
+        labelsReducer(
+          this.state.labels,
+          { type: 'window-completed', seq, now: Date.now() },
+          this.labelingConfig.labels,
+        );
+        this.windowsDone.push({ version, status });
+        this.metrics.windows.inc({ status });
+        this.metrics.modelVersions.inc({ status });
+        this.metrics.windowDuration.observe((Date.now() - started) / 1000);
+        if (result.holdoutAuc !== null) this.metrics.recordHoldoutAuc(version, result.holdoutAuc);
+        this.log.info(
+          {
+            event: 'window',
+            version,
+            parent: parent.version,
+            status,
+            trigger,
+            q: plan.q.length,
+            h: plan.h.length,
+            train: plan.train.length,
+            holdoutAuc: result.holdoutAuc,
+            parentHoldoutAuc: result.parentHoldoutAuc,
+            seconds: (Date.now() - started) / 1000,
+          },
+          `model version ${status}`,
+        );
+        if (status === 'promoted') {
+          await this.serve({ version, artifact: result.artifact, holdoutAuc: result.holdoutAuc });
+          void this.rescoreAll(version);
+        }
+        await this.checkpoint();
+      };
+      // Shutdown waits for a publication under way (short); a window still training is abandoned.
+      this.publishing = publish();
+      await this.publishing;
+    } catch (error) {
+      if (seq >= 0)
+        labelsReducer(this.state.labels, { type: 'window-abandoned', seq }, this.labelingConfig.labels);
+      if (!this.closing) {
+        this.metrics.windows.inc({ status: 'failed' });
+        this.log.error(
+          { event: 'window-failed', err: error },
+          'fine-tuning window failed; it will be planned again',
+        );
+      }
+    } finally {
+      this.windowRunning = false;
+      this.publishing = undefined;
+    }
+    this.maybeRequest();
+  }
+
+  // --- the clock ---
+
+  private async tick(): Promise<void> {
+    if (this.closing || !this.consumer) return;
+    const now = Date.now();
+    try {
+      const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
+      const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
+      await this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
+      this.publishGauges();
+      this.applyBackpressure();
+      this.maybeRequest();
+      void this.maybeWindow();
+      if (now - this.lastCheckpointAt >= this.config.state.checkpointIntervalMs) await this.checkpoint();
+      this.checkOutage(now);
+    } catch (error) {
+      this.log.error({ event: 'tick-failed', err: error }, 'periodic work failed');
+    }
+  }
+
+  private brokerUp(): void {
+    this.brokerDownSince = null;
+    this.metrics.brokerConnected.set(1);
+  }
+
+  private brokerDown(): void {
+    if (this.closing) return;
+    this.brokerDownSince ??= Date.now();
+    this.metrics.brokerConnected.set(0);
+  }
+
+  private checkOutage(now: number): void {
+    if (this.brokerDownSince === null) return;
+    if (now - this.brokerDownSince > this.config.kafka.outageExitAfterMs) {
+      const error = new Error(
+        `Kafka brokers unreachable for more than ${this.config.kafka.outageExitAfterMs} ms: exiting so that the supervisor restarts acft`,
+      );
+      this.log.fatal({ event: 'outage', err: error }, error.message);
+      (this.options.onFatal ?? (() => process.exit(70)))(error);
+    }
+  }
+
+  private health(): { live: boolean; ready: boolean; reasons: string[]; details: Record<string, unknown> } {
+    const reasons: string[] = [];
+    if (this.closing) reasons.push('shutting down');
+    if (this.brokerDownSince !== null) reasons.push('Kafka brokers unreachable');
+    if (!this.served) reasons.push('no model served yet');
+    if (!this.consumer) reasons.push('not consuming yet');
+    return {
+      live: !this.closing || this.closed === undefined,
+      ready: reasons.length === 0,
+      reasons,
+      details: {
+        servedVersion: this.served?.version ?? null,
+        pool: poolSize(this.state.pool),
+        labeled: labeledCount(this.state.labels),
+      },
+    };
+  }
+
+  /** A plain view of the daemon's state, for tests and the demo. */
+  status() {
+    return {
+      servedVersion: this.served?.version ?? null,
+      pool: poolSize(this.state.pool),
+      poolBytes: poolBytes(this.state.pool),
+      outstanding: outstandingRequests(this.state.pool).length,
+      labeled: labeledCount(this.state.labels),
+      trainable: trainableCandidates(this.state.labels).length,
+      holdout: holdoutCandidates(this.state.labels).length,
+      newLabels: newLabelsSinceWindow(this.state.labels),
+      windows: [...this.windowsDone],
+      paused: this.paused,
+      scored: [...poolCandidates(this.state.pool)].filter((c) => c.score !== undefined).length,
+      httpUrl: this.http?.url ?? null,
+    };
+  }
+
+  /**
+   * Shuts down in order: stop intake, abandon a running window (it is planned again after a
+   * restart from the same inputs), checkpoint, commit, disconnect, stop the workers. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    this.windowGeneration++;
+    this.rescoreGeneration++;
+    this.log.info({ event: 'stopping' }, 'acft daemon stopping');
+    const steps: [string, () => unknown][] = [
+      [
+        'stop intake',
+        () =>
+          this.consumer?.pause([
+            { topic: this.config.kafka.topics.candidates },
+            { topic: this.config.kafka.topics.feedback },
+          ]),
+      ],
+      [
+        'drain',
+        async () => {
+          for (let i = 0; i < 100 && this.inFlightBatches > 0; i++)
+            await new Promise((r) => setTimeout(r, 50));
+        },
+      ],
+      ['ticker', () => this.subscriptions.unsubscribe()],
+      ['publication', () => this.publishing],
+      [
+        'checkpoint',
+        async () => {
+          if (this.served && this.consumer) {
+            const inFlight = this.state.labels.inFlight;
+            if (inFlight)
+              labelsReducer(
+                this.state.labels,
+                { type: 'window-abandoned', seq: inFlight.seq },
+                this.labelingConfig.labels,
+              );
+            await this.checkpoint();
+          }
+        },
+      ],
+      ['consumer', async () => this.consumer?.disconnect()],
+      ['versions consumer', async () => this.versionsConsumer?.disconnect()],
+      ['producer', async () => this.producer?.disconnect()],
+      ['scoring', async () => this.scoring?.close()],
+      ['training', async () => this.training?.close()],
+      ['http', async () => this.http?.close()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.log.error(
+          { event: 'shutdown-step-failed', step: name, err: error },
+          `shutdown step '${name}' failed`,
+        );
+      }
+    }
+    this.metrics.brokerConnected.set(0);
+    this.log.info({ event: 'stopped' }, 'acft daemon stopped');
+  }
+}

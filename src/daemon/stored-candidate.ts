@@ -1,0 +1,81 @@
+/**
+ * What the pool keeps of a candidate: its pixels as one typed array (an image, or the patches it
+ * came with) and what makes patches of it. Patches of images are made on demand by the scoring
+ * and training workers, never stored.
+ */
+import type { AugmentationSpec, Roi } from '../core/patches.js';
+import type { Json } from '../core/checkpoint-state.js';
+import type { Candidate } from '../messages/index.js';
+import type { ScoringInput } from '../workers/scoring-service.js';
+
+type Pixels = Uint8Array | Uint16Array | Float32Array;
+
+export interface StoredCandidate {
+  kind: 'image' | 'patches';
+  dtype: 'uint8' | 'uint16' | 'float32';
+  shape: number[];
+  data: Pixels;
+  roi?: Roi;
+  augmentation?: AugmentationSpec;
+}
+
+/** Bookkeeping bytes per pooled candidate on top of its pixels (ids, maps, score), measured. */
+export const CANDIDATE_OVERHEAD_BYTES = 600;
+
+export function storeCandidate(c: Candidate): StoredCandidate {
+  const content = c.content;
+  if (content.kind === 'patches') {
+    return { kind: 'patches', dtype: content.dtype, shape: [...content.shape], data: content.data };
+  }
+  return {
+    kind: 'image',
+    dtype: content.dtype,
+    shape: [...content.shape],
+    data: content.data,
+    ...(content.roi ? { roi: content.roi } : {}),
+    ...(content.augmentation ? { augmentation: content.augmentation } : {}),
+  };
+}
+
+export function storedBytes(s: StoredCandidate, id: string): number {
+  return s.data.byteLength + CANDIDATE_OVERHEAD_BYTES + 2 * id.length;
+}
+
+export function scoringInput(id: string, s: StoredCandidate): ScoringInput {
+  if (s.kind === 'patches') {
+    const [m, h, w, c] = s.shape as [number, number, number, number];
+    return { id, patches: { data: s.data, shape: [m, h, w, c] } };
+  }
+  const [h, w, c] = s.shape as [number, number, number];
+  return { id, image: { data: s.data, shape: [h, w, c] }, ...(s.roi ? { roi: s.roi } : {}) };
+}
+
+/** A key grouping candidates that share one patch recipe (the scoring services take one per call). */
+export function recipeKey(s: StoredCandidate): string {
+  return s.kind === 'patches' ? `patches:${s.shape[0]}` : `image:${JSON.stringify(s.augmentation ?? null)}`;
+}
+
+export function encodeStored(s: StoredCandidate): Json {
+  return {
+    kind: s.kind,
+    dtype: s.dtype,
+    shape: s.shape,
+    data: Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength).toString('base64'),
+    ...(s.roi ? { roi: { ...s.roi } } : {}),
+    ...(s.augmentation ? { augmentation: JSON.parse(JSON.stringify(s.augmentation)) as Json } : {}),
+  };
+}
+
+export function decodeStored(j: Json): StoredCandidate {
+  const o = j as unknown as Omit<StoredCandidate, 'data'> & { data: string };
+  const bytes = Buffer.from(o.data, 'base64');
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  const data: Pixels =
+    o.dtype === 'uint8'
+      ? copy
+      : o.dtype === 'uint16'
+        ? new Uint16Array(copy.buffer)
+        : new Float32Array(copy.buffer);
+  return { ...o, data };
+}

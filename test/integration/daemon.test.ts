@@ -1,0 +1,281 @@
+/**
+ * The daemon against a real Kafka broker: candidates in -> labeling requests out -> oracle feedback
+ * in -> a promoted model version on model-versions -> the scorer serves it; bad input of each kind
+ * dead-lettered while valid messages flow; duplicate, conflicting and early feedback; graceful
+ * shutdown commits and a restart continues without re-requesting answered candidates.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
+import type { Consumer, Producer } from 'kafkajs';
+import pino from 'pino';
+import { resolveConfig, type Config } from '../../src/config/index.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { loadFashionMnist, type ImageSet } from '../../src/data/image-set.js';
+import { buildTask, type Task } from '../../src/data/task.js';
+import {
+  encodeCandidate,
+  encodeFeedback,
+  parseDeadLetter,
+  parseLabelingRequest,
+  parseModelVersion,
+  type DeadLetterMessage,
+  type LabelingRequestMessage,
+  type ModelVersionMessage,
+} from '../../src/messages/index.js';
+import { uniqueTopic, useKafka } from '../support/kafka.js';
+
+const kafka = useKafka();
+
+let set: ImageSet;
+let task: Task;
+let dir: string;
+const logLines: string[] = [];
+
+before(async () => {
+  set = await loadFashionMnist();
+  task = buildTask(set, { positive: [6], negative: [0, 2, 4], ratio: 3, seed: 1 });
+  dir = await mkdtemp(path.join(os.tmpdir(), 'acft-daemon-'));
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function testLogger() {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logLines.push(chunk.toString());
+      if (process.env.ACFT_TEST_LOG) process.stderr.write(chunk);
+      cb();
+    },
+  });
+  return pino({ level: 'info' }, sink);
+}
+
+function config(name: string): Config {
+  const t = (topic: string) => `${name}.${topic}`;
+  return resolveConfig({
+    env: {},
+    overrides: {
+      kafka: {
+        brokers: kafka.brokers,
+        groupId: `${name}-group`,
+        clientId: name,
+        topics: {
+          candidates: t('candidates'),
+          feedback: t('feedback'),
+          labelingRequests: t('requests'),
+          modelVersions: t('versions'),
+          deadLetter: t('dead'),
+          coordination: t('coord'),
+        },
+        sessionTimeoutMs: 10_000,
+        heartbeatIntervalMs: 1_000,
+      },
+      selection: { b: 8, leaseMs: 120_000 },
+      scoring: { m: 4, microBatchMaxWaitMs: 20 },
+      training: { epochs: 2, holdoutShare: 0.25, windowMaxIntervalMs: 600_000, coldStartFullLr: true },
+      pool: { maxCandidates: 1_000, pendingFeedbackTtlMs: 3_000 },
+      limits: { maxPayloadBytes: 64 * 1024 },
+      model: { storeDir: path.join(dir, name, 'models') },
+      state: { checkpointDir: path.join(dir, name, 'state'), checkpointIntervalMs: 500 },
+      http: { port: 0 },
+      log: { level: 'info' },
+    },
+  });
+}
+
+/** A task candidate as a message (uint8 image). */
+function candidateMessage(i: number) {
+  const pos = i % task.pool.indices.length;
+  const index = task.pool.indices[pos]!;
+  const id = task.pool.ids[pos]!;
+  const size = 28 * 28;
+  const data = set.images.slice(index * size, (index + 1) * size);
+  return {
+    id,
+    label: task.pool.labels[pos]!,
+    message: {
+      key: id,
+      value: encodeCandidate({
+        id,
+        sourceRefs: { study: `st-${id}`, series: `se-${id}` },
+        time: new Date().toISOString(),
+        content: { kind: 'image', dtype: 'uint8', shape: [28, 28, 1], data },
+      }),
+    },
+  };
+}
+
+function feedback(candidateId: string, label: number, annotatorId = 'oracle', requestId?: string) {
+  return {
+    key: candidateId,
+    value: encodeFeedback({
+      candidateId,
+      label,
+      annotatorId,
+      time: new Date().toISOString(),
+      ...(requestId ? { requestId } : {}),
+    }),
+  };
+}
+
+async function collect<T>(
+  consumer: Consumer,
+  topic: string,
+  parse: (v: Buffer | null) => { ok: true; value: T } | { ok: false },
+  sink: T[],
+): Promise<void> {
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      const parsed = parse(message.value);
+      if (parsed.ok) sink.push(parsed.value);
+      return Promise.resolve();
+    },
+  });
+}
+
+async function waitFor(what: string, predicate: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('acft run on a real broker', { timeout: 400_000 }, () => {
+  it('closes the loop, dead-letters bad input, survives a restart without asking twice', async () => {
+    const name = uniqueTopic('loop');
+    const cfg = config(name);
+    const topics = cfg.kafka.topics;
+    let daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+    try {
+      const producer: Producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const requests: LabelingRequestMessage[] = [];
+      const versions: ModelVersionMessage[] = [];
+      const dead: DeadLetterMessage[] = [];
+      const oracle = await kafka.consumer({ groupId: `${name}-oracle`, maxWaitTimeInMs: 100 });
+      await collect(oracle, topics.labelingRequests, (v) => parseLabelingRequest(v), requests);
+      const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
+      await watcher.subscribe({ topics: [topics.modelVersions, topics.deadLetter], fromBeginning: true });
+      await watcher.run({
+        eachMessage: ({ topic, message }) => {
+          if (topic === topics.modelVersions) {
+            const p = parseModelVersion(message.value);
+            if (p.ok) versions.push(p.value);
+          } else {
+            const p = parseDeadLetter(message.value);
+            if (p.ok) dead.push(p.value);
+          }
+          return Promise.resolve();
+        },
+      });
+
+      // Feedback that comes before its candidate, and feedback for one that never comes.
+      const early = candidateMessage(0);
+      await producer.send({
+        topic: topics.feedback,
+        messages: [feedback(early.id, early.label, 'cad'), feedback('never-seen-1', 1, 'cad')],
+      });
+      // Bad input of each kind, among valid candidates.
+      const candidates = Array.from({ length: 80 }, (_, i) => candidateMessage(i));
+      const labelOf = new Map(candidates.map((c) => [c.id, c.label]));
+      await producer.send({
+        topic: topics.candidates,
+        messages: [
+          { key: 'bad-json', value: '{"schema": "acft.candidate/v1", ' },
+          {
+            key: 'bad-shape',
+            value: JSON.stringify({
+              schema: 'acft.candidate/v1',
+              id: 'bad-shape',
+              sourceRefs: {},
+              time: new Date().toISOString(),
+              image: { dtype: 'uint8', shape: [28, 28, 1], data: Buffer.alloc(100).toString('base64') },
+            }),
+          },
+          { key: 'too-big', value: 'x'.repeat(cfg.limits.maxPayloadBytes + 1) },
+          ...candidates.map((c) => c.message),
+        ],
+      });
+      await producer.send({ topic: topics.feedback, messages: [feedback(candidates[1]!.id, 7)] });
+
+      // The oracle answers every request (twice for one, and one annotator disagrees once).
+      const answered = new Set<string>();
+      const answer = async () => {
+        const fresh = requests.filter((r) => !answered.has(r.requestId));
+        if (fresh.length === 0) return;
+        for (const r of fresh) answered.add(r.requestId);
+        await producer.send({
+          topic: topics.feedback,
+          messages: fresh.flatMap((r, i) => {
+            const label = labelOf.get(r.candidateId)!;
+            const msgs = [feedback(r.candidateId, label, 'oracle', r.requestId)];
+            if (i === 0) msgs.push(feedback(r.candidateId, label, 'oracle', r.requestId));
+            return msgs;
+          }),
+        });
+      };
+      await waitFor('a promoted version', () => {
+        void answer();
+        return versions.some((v) => v.status === 'promoted');
+      });
+      const promoted = versions.find((v) => v.status === 'promoted')!;
+      await waitFor('the daemon to serve it', () => daemon.status().servedVersion === promoted.version);
+      assert.equal(promoted.strategy, 'ACFT(HQ)');
+      assert.ok(promoted.counts.q >= 1);
+      assert.equal(promoted.artifact.sha256.length, 64);
+      assert.ok(promoted.trainedOn.length >= promoted.counts.q);
+      assert.ok(
+        requests.every((r) => labelOf.has(r.candidateId)),
+        'only real candidates are requested',
+      );
+
+      await waitFor('dead letters', () => dead.length >= 5);
+      const reasons = dead.map((d) => d.reason).sort();
+      assert.deepEqual(reasons, [
+        'invalid-json',
+        'oversized',
+        'tensor-data',
+        'unknown-candidate',
+        'unknown-class',
+      ]);
+      // The early feedback found its candidate: it is labeled, not pooled, not requested.
+      assert.ok(!requests.some((r) => r.candidateId === early.id));
+
+      // Graceful shutdown, then a restart on the same state: nothing answered is asked again.
+      const before = daemon.status();
+      await daemon.close();
+      const requestedBefore = new Set(requests.map((r) => r.candidateId));
+      const answeredBefore = new Set(
+        requests.filter((r) => answered.has(r.requestId)).map((r) => r.candidateId),
+      );
+      daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+      const afterRestart = daemon.status();
+      assert.equal(afterRestart.labeled, before.labeled);
+      assert.equal(afterRestart.servedVersion, before.servedVersion);
+      const countBefore = requests.length;
+      await waitFor('new requests after the restart', () => {
+        void answer();
+        return requests.length > countBefore;
+      });
+      await new Promise((r) => setTimeout(r, 1_000));
+      const later = requests.slice(countBefore);
+      for (const r of later) {
+        assert.ok(!answeredBefore.has(r.candidateId), `${r.candidateId} was answered before and asked again`);
+      }
+      assert.ok(requestedBefore.size > 0);
+      // No patient-like identifiers (source references) in the logs.
+      const logs = logLines.join('');
+      for (const c of candidates)
+        assert.ok(!logs.includes(`st-${c.id}`), 'source references must not be logged');
+    } finally {
+      await daemon.close();
+    }
+  });
+});
