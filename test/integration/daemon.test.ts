@@ -278,4 +278,60 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       await daemon.close();
     }
   });
+
+  it('bounds the pool under a flood, pauses and resumes intake, and skips nothing', async () => {
+    const name = uniqueTopic('flood');
+    const base = config(name);
+    const cfg: Config = {
+      ...base,
+      pool: { ...base.pool, maxCandidates: 60, highWatermark: 0.5, lowWatermark: 0.25 },
+      scoring: { ...base.scoring, microBatchSize: 8 },
+      selection: { ...base.selection, b: 1 },
+    };
+    const daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+    try {
+      const producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      const total = 600;
+      for (let start = 0; start < total; start += 200) {
+        await producer.send({
+          topic: cfg.kafka.topics.candidates,
+          messages: Array.from({ length: 200 }, (_, i) => candidateMessage(start + i).message),
+        });
+      }
+      let maxPool = 0;
+      let sawPause = false;
+      let ingested = 0;
+      const poll = setInterval(() => {
+        void daemon.metrics.candidatesIngested.get().then((m) => (ingested = m.values[0]?.value ?? 0));
+      }, 100);
+      after(() => clearInterval(poll));
+      await waitFor('every candidate ingested', () => {
+        const s = daemon.status();
+        maxPool = Math.max(maxPool, s.pool);
+        sawPause ||= s.paused;
+        const ingested = daemon.metrics.candidatesIngested as unknown as {
+          hashMap: Record<string, { value: number }>;
+        };
+        return (Object.values(ingested.hashMap)[0]?.value ?? 0) >= total;
+      });
+      assert.ok(maxPool <= 60, `pool reached ${maxPool}`);
+      assert.ok(sawPause, 'intake paused at the high watermark');
+      assert.ok(!logLines.join('').includes('"event":"candidate-refused"'), 'no candidate was refused for room');
+      await waitFor('intake resumed', () => !daemon.status().paused);
+      await daemon.close();
+      // Everything was consumed and committed: the group's offsets reach the end of every partition.
+      const admin = await kafka.admin();
+      const ends = await admin.fetchTopicOffsets(cfg.kafka.topics.candidates);
+      const committed = await admin.fetchOffsets({
+        groupId: cfg.kafka.groupId,
+        topics: [cfg.kafka.topics.candidates],
+      });
+      for (const p of ends) {
+        const c = committed[0]!.partitions.find((x) => x.partition === p.partition)!;
+        assert.equal(c.offset, p.offset, `partition ${p.partition} committed to its end`);
+      }
+    } finally {
+      await daemon.close();
+    }
+  });
 });
