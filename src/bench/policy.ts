@@ -82,4 +82,12 @@ export const POLICIES: Record<string, LoopPolicy> = {
   'replay-balanced': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, classBalanced: true },
   warmup: { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, randomWarmupSteps: 2 },
   'replay-rate': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, continualLrFactor: 0.3 },
+  'replay-full': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, continualLrFactor: 1 },
+  'replay-rate-warm': {
+    ...PAPER_POLICY,
+    coldStartFullLr: true,
+    replayPerClass: 25,
+    continualLrFactor: 0.3,
+    randomWarmupSteps: 1,
+  },
 };

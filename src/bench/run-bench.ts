@@ -125,6 +125,12 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput> {
               });
             } else if (msg.type === 'done') {
               results.push(msg.result);
+              if (!bar) {
+                const r = msg.result;
+                process.stderr.write(
+                  `[${results.length}/${jobs.length}] ${r.strategy} ${r.criterion} [${r.policy}] seed ${r.seed}: ALC ${r.alc.toFixed(3)}, final AUC ${r.finalAuc.toFixed(3)} (${r.seconds.toFixed(0)} s)\n`,
+                );
+              }
               next();
             } else {
               failures.push(`job ${msg.jobId}: ${msg.error}`);
