@@ -101,6 +101,8 @@ interface Served {
   version: string;
   artifact: ModelArtifact;
   holdoutAuc: number | null;
+  /** When the version was published (ms); an older one is never served over it. */
+  publishedAtMs: number;
 }
 
 const TICK_MS = 500;
@@ -206,7 +208,10 @@ export class Daemon {
 
     // The main thread only loads and checks models; scoring and training run in the workers.
     await initBackend(config.backend);
-    this.m0 = await initialModel(config.model.m0Path, config.limits.numClasses, config.training.seed);
+    this.m0 = {
+      ...(await initialModel(config.model.m0Path, config.limits.numClasses, config.training.seed)),
+      publishedAtMs: 0,
+    };
     await this.restore();
 
     this.kafka = createKafka(config.kafka);
@@ -270,7 +275,12 @@ export class Daemon {
       try {
         const loaded = await loadArtifactFromPath(this.store.dirOf(wanted.version));
         const auc = typeof wanted.info.holdoutAuc === 'number' ? wanted.info.holdoutAuc : null;
-        await this.serve({ version: wanted.version, artifact: loaded.artifact, holdoutAuc: auc });
+        await this.serve({
+          version: wanted.version,
+          artifact: loaded.artifact,
+          holdoutAuc: auc,
+          publishedAtMs: Date.parse(wanted.createdAt),
+        });
         return;
       } catch (error) {
         this.log.error(
@@ -378,6 +388,9 @@ export class Daemon {
     try {
       for (const message of batch.messages) {
         if (!payload.isRunning() || payload.isStale() || this.closing) break;
+        // Backpressure inside a batch too: the rest of it is fetched again after the resume.
+        if (batch.topic === this.config.kafka.topics.candidates && this.applyBackpressure() === 'paused')
+          break;
         const source = { topic: batch.topic, partition: batch.partition, offset: Number(message.offset) };
         this.offsets = track(this.offsets, source);
         await this.ingest(source, message);
@@ -387,6 +400,15 @@ export class Daemon {
       }
     } finally {
       this.inFlightBatches--;
+    }
+    // Messages of this partition still behind the last one processed.
+    const last = batch.messages.at(-1);
+    if (last !== undefined) {
+      const behind = Number(batch.highWatermark) - Number(last.offset) - 1;
+      this.metrics.consumerLag.set(
+        { topic: batch.topic, partition: String(batch.partition) },
+        Math.max(0, behind),
+      );
     }
     this.applyBackpressure();
     this.publishGauges();
@@ -564,7 +586,8 @@ export class Daemon {
     }
   }
 
-  private applyBackpressure(): void {
+  /** Pauses or resumes candidate intake by the pool's watermarks; says whether intake is paused. */
+  private applyBackpressure(): 'paused' | 'running' {
     const p = pressure(this.state.pool, this.labelingConfig.pool);
     const topics = [{ topic: this.config.kafka.topics.candidates }];
     if (p === 'pause' && !this.paused) {
@@ -581,6 +604,7 @@ export class Daemon {
       this.metrics.poolPaused.set(0);
       this.log.info({ event: 'resumed', pool: poolSize(this.state.pool) }, 'candidate intake resumed');
     }
+    return this.paused ? 'paused' : 'running';
   }
 
   private publishGauges(): void {
@@ -701,13 +725,15 @@ export class Daemon {
 
   private async onModelVersion(msg: ModelVersionMessage): Promise<void> {
     if (msg.status !== 'promoted' || msg.version === this.served.version || this.closing) return;
-    if (this.windowsDone.some((w) => w.version === msg.version)) return;
+    // Replaying the topic from its start must not walk the served model back through old versions.
+    if (Date.parse(msg.time) <= this.served.publishedAtMs) return;
     try {
       const loaded = await loadArtifactFromPath(msg.artifact.location, msg.artifact.sha256);
       await this.serve({
         version: msg.version,
         artifact: loaded.artifact,
         holdoutAuc: msg.metrics.holdoutAuc,
+        publishedAtMs: Date.parse(msg.time),
       });
       void this.rescoreAll(msg.version);
     } catch (error) {
@@ -951,7 +977,12 @@ export class Daemon {
           `model version ${status}`,
         );
         if (status === 'promoted') {
-          await this.serve({ version, artifact: result.artifact, holdoutAuc: result.holdoutAuc });
+          await this.serve({
+            version,
+            artifact: result.artifact,
+            holdoutAuc: result.holdoutAuc,
+            publishedAtMs: Date.parse(message.time),
+          });
           void this.rescoreAll(version);
         }
         await this.checkpoint();
