@@ -88,7 +88,7 @@ export function benchCommand(): Command {
         if (!POLICIES[s]) throw new Error(`unknown policy '${s}'`);
         return s;
       }),
-      ['paper'],
+      ['paper', 'default'],
     )
     .option('--b <n>', 'candidates labeled per step', intOption('--b', 1), 25)
     .option('--steps <n>', 'steps (labels = b x steps)', intOption('--steps', 1), 12)

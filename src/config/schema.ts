@@ -414,14 +414,21 @@ const training = group({
   gamma: num(0.95, 'Learning-rate decay per epoch.', { gt: 0, lte: 1 }),
   epochs: int(5, 'Epochs per window.'),
   batchSize: int(64, 'Patches per training batch.'),
-  continualLrFactor: num(0.1, 'Continual strategies train at this fraction of learningRate (paper: 0.1).', {
-    gt: 0,
-    lte: 1,
-  }),
-  coldStartFullLr: bool(false, 'The first continual window (from M0) uses the full learning rate.'),
+  continualLrFactor: num(
+    1,
+    'Continual strategies train at this fraction of learningRate (paper: 0.1; 1 won on validation).',
+    {
+      gt: 0,
+      lte: 1,
+    },
+  ),
+  coldStartFullLr: bool(
+    true,
+    'The first continual window (from M0, fresh head) uses the full learning rate (paper: no).',
+  ),
   replayPerClass: int(
-    0,
-    'Continual windows also replay this many correctly classified labeled candidates per class.',
+    25,
+    'Continual windows also replay this many correctly classified labeled candidates per class (paper: 0).',
     {
       min: 0,
     },
