@@ -12,7 +12,8 @@
 import { hostname } from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { Subject, Subscription, bufferTime, concatMap, filter, interval } from 'rxjs';
+import { Subject, Subscription, bufferTime, filter, interval } from 'rxjs';
+import { mergeWhileBusy } from './rx-operators.js';
 import type { Registry } from 'prom-client';
 import { deriveSeed } from '../core/rng.js';
 import { STRATEGIES } from '../core/strategies.js';
@@ -106,6 +107,8 @@ interface Served {
 }
 
 const TICK_MS = 500;
+/** Most candidates merged into one scoring call when micro-batches queue up behind a busy scorer. */
+const MAX_SCORING_BATCH = 512;
 
 /** A running daemon; `close()` shuts it down in order and is idempotent. */
 export class Daemon {
@@ -230,7 +233,7 @@ export class Daemon {
         .pipe(
           bufferTime(config.scoring.microBatchMaxWaitMs, null, config.scoring.microBatchSize),
           filter((ids) => ids.length > 0),
-          concatMap((ids) => this.scoreNew(ids)),
+          mergeWhileBusy((ids) => this.scoreNew(ids), MAX_SCORING_BATCH),
         )
         .subscribe(),
     );

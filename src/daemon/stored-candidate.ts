@@ -19,8 +19,13 @@ export interface StoredCandidate {
   augmentation?: AugmentationSpec;
 }
 
-/** Bookkeeping bytes per pooled candidate on top of its pixels (ids, maps, score), measured. */
-export const CANDIDATE_OVERHEAD_BYTES = 600;
+/**
+ * Bytes per pooled candidate on top of its pixels (id strings, pool maps and heaps, the score and
+ * its mean probabilities), so that `pool.maxBytes` bounds real memory: measured by
+ * `npm run bench:daemon` as the heap growth from N to 2N pooled candidates minus their pixels
+ * (about 600 to 1,100 bytes at N = 1,000 on Node 20), rounded up.
+ */
+export const CANDIDATE_OVERHEAD_BYTES = 1_200;
 
 export function storeCandidate(c: Candidate): StoredCandidate {
   const content = c.content;

@@ -1,0 +1,370 @@
+/**
+ * The daemon benchmark: `acft run` and `acft simulate` in one process on a real Kafka broker,
+ * measuring what the closing note of the streaming-daemon issue reports.
+ *
+ *   npx tsx scripts/bench-daemon.ts [--candidates 10000] [--rate 2000] [--b 25] [--seed 1]
+ *       [--out bench-output/daemon.json] [--windows 3] [--window-pool 500] [--answer-delay-ms 200]
+ *       [--backend auto] [--skip-backlog] [--probe 200] [--probe-interval-ms 50] [--timeout 1800]
+ *
+ * The broker comes from acquireBroker() (KAFKA_BROKERS, else Testcontainers, else the embedded
+ * JVM broker). Every phase uses topics, a consumer group and state directories of its own; the
+ * daemons run in this process (their scoring and training run in worker threads):
+ *
+ * 1. pool: the simulator streams --candidates candidates at --rate/s into a daemon whose pool holds
+ *    exactly that many (requests are never answered, so no window runs): ingest rate, scoring
+ *    latency of a new candidate (exact, from a tap on the daemon's histogram, and as Prometheus'
+ *    histogram_quantile would give it), bytes per pooled candidate (the pool's accounting and
+ *    measured memory deltas), peak RSS. Then a promoted model version (a stored copy of the served
+ *    model under a new id) is published, and the full-pool rescore it starts is timed. Last, --probe
+ *    new candidates are sent one at a time into the full pool: the latency of a new candidate when
+ *    nothing queues before it (the stream at --rate may saturate scoring; both are reported).
+ * 2. backlog (unless --skip-backlog): the same number of candidates produced before a fresh daemon
+ *    starts; the rate at which it drains them is its ingest capacity. Then as many again: the
+ *    memory growth from N to 2N pooled candidates is the marginal cost of a candidate.
+ * 3. windows: a daemon with a pool of --window-pool and b = --b, the simulator answering each
+ *    request after --answer-delay-ms; the time from the b-th label to each of --windows model versions.
+ *
+ * Writes every figure with its unit and method to --out (JSON; partial, with the error, when a
+ * phase fails), the daemons' log lines beside it (<out>.log.jsonl), and prints a short summary.
+ * Ctrl-C stops cleanly (a second one exits at once); everything started is stopped in any case.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { BACKEND_CHOICES, type BackendChoice } from '../src/config/index.js';
+import { loadFashionMnist } from '../src/data/image-set.js';
+import { buildTask } from '../src/data/task.js';
+import { acquireBroker } from '../src/kafka/broker-source.js';
+import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
+import {
+  backlogPhase,
+  poolPhase,
+  windowsPhase,
+  type BacklogPhaseReport,
+  type BenchContext,
+  type BenchOptions,
+  type PoolPhaseReport,
+  type WindowsPhaseReport,
+} from './bench-daemon/phases.js';
+import { Cleanups, LogTap, RssSampler, exposeGc, figure, type Figure } from './bench-daemon/support.js';
+
+const USAGE = `usage: npx tsx scripts/bench-daemon.ts [options]
+  --candidates N       candidates streamed, and the pool size of the ingest/rescore phase (default 10000)
+  --rate R             candidates per second the simulator offers (default 2000)
+  --b B                labels per fine-tuning window (default 25)
+  --seed S             seed of the task, the stream order, selection and training (default 1)
+  --out FILE           JSON report (default bench-output/daemon.json); daemon logs go to FILE's .log.jsonl
+  --windows W          fine-tuning windows to time (default 3)
+  --window-pool P      pool size of the windows phase (default 500)
+  --answer-delay-ms D  the simulated radiologist's delay in the windows phase (default 200)
+  --backend NAME       ${BACKEND_CHOICES.join(', ')} (default auto)
+  --skip-backlog       skip the ingest-capacity (backlog) phase
+  --probe N            new candidates sent one at a time into the full pool (default 200; 0: none)
+  --probe-interval-ms  least time between two probe candidates (default 50)
+  --timeout S          longest wait for any one step, in seconds (default 1800)`;
+
+class UsageError extends Error {}
+
+function intArg(name: string, raw: string | undefined, def: number, min: number): number {
+  if (raw === undefined) return def;
+  const v = Number(raw);
+  if (!Number.isSafeInteger(v) || v < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
+  return v;
+}
+
+function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      candidates: { type: 'string' },
+      rate: { type: 'string' },
+      b: { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      windows: { type: 'string' },
+      'window-pool': { type: 'string' },
+      'answer-delay-ms': { type: 'string' },
+      backend: { type: 'string' },
+      'skip-backlog': { type: 'boolean' },
+      probe: { type: 'string' },
+      'probe-interval-ms': { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const rate = values.rate === undefined ? 2000 : Number(values.rate);
+  if (!Number.isFinite(rate) || rate <= 0)
+    throw new UsageError(`--rate must be a number > 0, got '${values.rate}'`);
+  const backend = (values.backend ?? 'auto') as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) {
+    throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${backend}'`);
+  }
+  const options: BenchOptions = {
+    candidates: intArg('candidates', values.candidates, 10_000, 2),
+    rate,
+    b: intArg('b', values.b, 25, 1),
+    seed: intArg('seed', values.seed, 1, 0),
+    out: values.out ?? path.join('bench-output', 'daemon.json'),
+    windows: intArg('windows', values.windows, 3, 1),
+    windowPool: intArg('window-pool', values['window-pool'], 500, 1),
+    answerDelayMs: intArg('answer-delay-ms', values['answer-delay-ms'], 200, 0),
+    backend,
+    backlog: values['skip-backlog'] !== true,
+    probe: intArg('probe', values.probe, 200, 0),
+    probeIntervalMs: intArg('probe-interval-ms', values['probe-interval-ms'], 50, 0),
+    timeoutS: intArg('timeout', values.timeout, 1800, 1),
+  };
+  if (options.windowPool < options.b) {
+    throw new UsageError(`--window-pool (${options.windowPool}) must be at least --b (${options.b})`);
+  }
+  return options;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    totalMemoryBytes: os.totalmem(),
+    freeMemoryBytesAtStart: os.freemem(),
+    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    platform: os.platform(),
+    release: os.release(),
+    arch: os.arch(),
+  };
+}
+
+interface Results {
+  pool?: PoolPhaseReport;
+  backlog?: BacklogPhaseReport;
+  windows?: WindowsPhaseReport;
+}
+
+/** The figures of the closing note, taken from the phases' results. */
+function headline(results: Results, peakRssBytes: number): Record<string, Figure | string | number | null> {
+  const { pool, backlog, windows } = results;
+  return {
+    backend: pool?.backend ?? windows?.backend ?? null,
+    ingestRateAtOfferedLoad: pool?.ingest.rate ?? null,
+    offeredRate: pool?.offered.rate ?? null,
+    ingestCapacityBacklog: backlog?.rate ?? null,
+    scoringLatencyAtOfferedLoadP50: pool?.scoringLatency.p50 ?? null,
+    scoringLatencyAtOfferedLoadP99: pool?.scoringLatency.p99 ?? null,
+    scoringLatencyAtOfferedLoadHistogramP50: pool?.scoringLatency.histogramP50 ?? null,
+    scoringLatencyAtOfferedLoadHistogramP99: pool?.scoringLatency.histogramP99 ?? null,
+    scoringThroughputAtOfferedLoad: pool?.ingest.scoringThroughput ?? null,
+    scoringLatencyOneAtATimeP50: pool?.probe?.p50 ?? null,
+    scoringLatencyOneAtATimeP99: pool?.probe?.p99 ?? null,
+    endToEndLatencyOneAtATimeP50: pool?.probe?.endToEndP50 ?? null,
+    endToEndLatencyOneAtATimeP99: pool?.probe?.endToEndP99 ?? null,
+    rescorePoolSize: pool?.rescore?.candidates ?? null,
+    fullPoolRescore: pool?.rescore?.seconds ?? null,
+    rescoreCandidatesPerSecond: pool?.rescore?.candidatesPerSecond ?? null,
+    rescorePatchesPerSecond: pool?.rescore?.patchesPerSecond ?? null,
+    bytesPerCandidateAccounted: pool?.memory.bytesPerCandidate.accounted ?? null,
+    bytesPerCandidateHeapPlusExternal: pool?.memory.bytesPerCandidate.heapPlusExternal ?? null,
+    bytesPerCandidateRss: pool?.memory.bytesPerCandidate.rss ?? null,
+    bytesPerCandidateMarginalHeapPlusExternal:
+      backlog?.marginalMemory?.bytesPerCandidate.heapPlusExternal ?? null,
+    bthLabelToVersionMedian: windows?.bthLabelToVersion.median ?? null,
+    bthLabelToVersionMedianPromoted: windows?.bthLabelToVersion.medianPromoted ?? null,
+    peakRss: figure(
+      peakRssBytes,
+      'bytes',
+      'resident set size sampled every 100 ms over the whole run (this process; the broker is another)',
+    ),
+  };
+}
+
+const fmt = (f: Figure | undefined | null, digits = 3): string =>
+  f?.value === null || f?.value === undefined ? 'n/a' : `${Number(f.value.toFixed(digits))} ${f.unit}`;
+
+function summary(results: Results, peakRssBytes: number): string {
+  const { pool, backlog, windows } = results;
+  const lines: string[] = [];
+  if (pool !== undefined) {
+    const l = pool.scoringLatency;
+    const mem = pool.memory.bytesPerCandidate;
+    lines.push(
+      `  backend: ${pool.backend ?? 'unknown'}`,
+      `  ingest at the offered load (${fmt(pool.offered.rate, 1)}): ${fmt(pool.ingest.rate, 1)}; all ${pool.ingest.candidates} pooled and scored ${fmt(pool.ingest.allPooledAndScoredSeconds)} after the first (scoring ${fmt(pool.ingest.scoringThroughput, 1)})`,
+      `  scoring latency at that load: p50 ${fmt(l.p50, 4)}, p99 ${fmt(l.p99, 4)} (histogram_quantile: p50 ${fmt(l.histogramP50, 4)}, p99 ${fmt(l.histogramP99, 4)})`,
+      `  bytes per pooled candidate: ${fmt(mem.accounted, 0)} accounted, ${fmt(mem.heapPlusExternal, 0)} heap+external, ${fmt(mem.rss, 0)} RSS`,
+    );
+    const r = pool.rescore;
+    if (r !== null) {
+      lines.push(
+        `  full-pool rescore of ${r.candidates}: ${fmt(r.seconds)} (${fmt(r.candidatesPerSecond, 1)}, ${fmt(r.patchesPerSecond, 0)} with m ${r.m})`,
+      );
+    }
+    const p = pool.probe;
+    if (p !== null) {
+      lines.push(
+        `  scoring latency of a new candidate, one at a time (${p.candidates}): p50 ${fmt(p.p50, 4)}, p99 ${fmt(p.p99, 4)}; end to end p50 ${fmt(p.endToEndP50, 4)}, p99 ${fmt(p.endToEndP99, 4)}`,
+      );
+    }
+  }
+  if (backlog !== undefined) {
+    const mm = backlog.marginalMemory?.bytesPerCandidate;
+    if (mm !== undefined) {
+      lines.push(
+        `  marginal bytes per pooled candidate (N -> 2N): ${fmt(mm.heapPlusExternal, 0)} heap+external (${fmt(mm.arrayBuffers, 0)} of it typed arrays), ${fmt(mm.accounted, 0)} accounted`,
+      );
+    }
+    lines.push(
+      `  ingest capacity (draining a backlog of ${backlog.candidates}): ${fmt(backlog.rate, 1)}; scoring keeps up at ${fmt(backlog.scoringThroughput, 1)}${backlog.backpressure.pauses > 0 ? `; paused ${backlog.backpressure.pauses}x` : ''}`,
+    );
+  }
+  if (windows !== undefined) {
+    const each = windows.windows
+      .map((w) => `${w.seconds.bthLabelToVersionReceived} s ${w.status}`)
+      .join(', ');
+    lines.push(
+      `  b-th label -> model version (b ${windows.config.selection.b}): median ${fmt(windows.bthLabelToVersion.median)} [${each}]`,
+    );
+  }
+  lines.push(`  peak RSS: ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    return 2;
+  }
+  const started = new Date();
+  const t0 = performance.now();
+  const progress = (line: string): void => {
+    process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
+  };
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (abort.signal.aborted) {
+      process.stderr.write(`${signal} again: exiting without cleaning up\n`);
+      process.exit(130);
+    }
+    progress(`${signal}: stopping (again to exit at once)`);
+    abort.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const cleanups = new Cleanups();
+  const rss = new RssSampler(100);
+  const runId = `bench-${Date.now().toString(36)}-${process.pid}`;
+  const outPath = path.resolve(options.out);
+  const logPath = outPath.replace(/\.json$/i, '') + '.log.jsonl';
+  const results: Results = {};
+  const base = {
+    benchmark: 'acft daemon: acft run + acft simulate in one process on a real Kafka broker',
+    command: ['npx tsx scripts/bench-daemon.ts', ...process.argv.slice(2)],
+    startedAt: started.toISOString(),
+    options,
+    seeds: {
+      simulator: options.seed,
+      'selection.seed': options.seed,
+      'training.seed': options.seed,
+      task: options.seed,
+      note: 'the simulator seed sets the task subsampling, the stream order and the oracle; scoring.patchSeed keeps its default (see config)',
+    },
+    machine: machine(),
+    node: { version: process.version, v8: process.versions.v8 },
+    logFile: logPath,
+  };
+  let broker: { kind: string; brokers: string[] } | null = null;
+  let task: { name: string; poolSize: number } | null = null;
+  let error: string | undefined;
+
+  try {
+    await mkdir(path.dirname(outPath), { recursive: true });
+    const file = createWriteStream(logPath);
+    cleanups.add('closing the log file', () => new Promise<void>((resolve) => file.end(resolve)));
+    const workDir = await mkdtemp(path.join(os.tmpdir(), 'acft-bench-daemon-'));
+    cleanups.add('removing the work directory', () => rm(workDir, { recursive: true, force: true }));
+
+    progress('loading Fashion-MNIST');
+    const set = await loadFashionMnist();
+    const fashion = buildTask(set, { ...DEFAULT_TASK_SPEC, seed: options.seed });
+    task = { name: fashion.name, poolSize: fashion.pool.ids.length };
+    const needed = Math.max(options.candidates + options.probe, options.windowPool);
+    if (fashion.pool.ids.length < needed) {
+      throw new UsageError(
+        `the task's pool holds ${fashion.pool.ids.length} candidates, fewer than ${needed}`,
+      );
+    }
+
+    const acquired = await acquireBroker({ log: progress });
+    cleanups.add('stopping the broker', () => acquired.stop());
+    broker = { kind: acquired.kind, brokers: acquired.brokers };
+    const kafka = new Kafka({
+      clientId: `${runId}-bench`,
+      brokers: acquired.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 300 },
+    });
+    const ctx: BenchContext = {
+      options,
+      brokers: acquired.brokers,
+      runId,
+      workDir,
+      task: fashion,
+      kafka,
+      logs: new LogTap(file),
+      cleanups,
+      signal: abort.signal,
+      rss,
+      gc: exposeGc(),
+      progress,
+      onFatal: (e) => abort.abort(e),
+    };
+    await poolPhase(ctx, (report) => (results.pool = report));
+    if (options.backlog) await backlogPhase(ctx, (report) => (results.backlog = report));
+    results.windows = await windowsPhase(ctx);
+  } catch (e) {
+    error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    progress(`failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await cleanups.runFrom(0, progress);
+    rss.stop();
+  }
+
+  const peak = Math.max(rss.peakBytes, process.resourceUsage().maxRSS * 1024);
+  const report = {
+    ...base,
+    complete: error === undefined,
+    ...(error !== undefined ? { error } : {}),
+    finishedAt: new Date().toISOString(),
+    wallSeconds: Math.round(performance.now() - t0) / 1000,
+    loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    broker,
+    task,
+    headline: headline(results, peak),
+    results,
+  };
+  await writeFile(outPath, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(
+    `acft daemon benchmark${error === undefined ? '' : ' (INCOMPLETE)'}: ${base.machine.cpus} x ${base.machine.cpuModel}, Node ${process.version}\n${summary(results, peak)}\nwrote ${path.relative(process.cwd(), outPath)}\n`,
+  );
+  return error === undefined ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,406 @@
+/**
+ * Helpers of the daemon benchmark (scripts/bench-daemon.ts): figures with their unit and method,
+ * exact and histogram quantiles, taps on the daemon's prom-client metrics, a pino destination that
+ * timestamps the daemon's log events, memory measurement, waiting, and clean-up in reverse order.
+ */
+import type { WriteStream } from 'node:fs';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { Counter, Histogram } from 'prom-client';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+
+/** One measured figure: its value, its unit and how it was obtained. */
+export interface Figure {
+  value: number | null;
+  unit: string;
+  method: string;
+}
+
+export function figure(value: number | null, unit: string, method: string): Figure {
+  return { value: value === null || Number.isFinite(value) ? value : null, unit, method };
+}
+
+/** Rounds for the JSON (times to the microsecond, rates to 0.01). */
+export function round(value: number, digits = 6): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+// ---- quantiles ---------------------------------------------------------------------------------
+
+/**
+ * The q-quantile of sorted values, interpolating linearly between the closest ranks (Hyndman and
+ * Fan's type 7, numpy's default); null when there are none.
+ */
+export function quantile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  const h = (sorted.length - 1) * q;
+  const lo = Math.floor(h);
+  const hi = Math.min(sorted.length - 1, lo + 1);
+  const a = sorted[lo]!;
+  const b = sorted[hi]!;
+  return a + (b - a) * (h - lo);
+}
+
+export function median(values: readonly number[]): number | null {
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
+}
+
+/** Summary of a sample of durations in seconds. */
+export interface DurationSummary {
+  count: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  p999: number | null;
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
+export function summarize(values: readonly number[]): DurationSummary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const r = (v: number | null) => (v === null ? null : round(v));
+  return {
+    count: sorted.length,
+    p50: r(quantile(sorted, 0.5)),
+    p90: r(quantile(sorted, 0.9)),
+    p99: r(quantile(sorted, 0.99)),
+    p999: r(quantile(sorted, 0.999)),
+    min: r(sorted[0] ?? null),
+    max: r(sorted.at(-1) ?? null),
+    mean: sorted.length === 0 ? null : round(sorted.reduce((s, v) => s + v, 0) / sorted.length),
+  };
+}
+
+/** A cumulative histogram bucket: observations <= `le` (Infinity for +Inf). */
+export interface Bucket {
+  le: number;
+  count: number;
+}
+
+/** Buckets as JSON can hold them (`le` '+Inf' rather than Infinity, which JSON turns into null). */
+export function bucketsForJson(buckets: readonly Bucket[]): { le: number | '+Inf'; count: number }[] {
+  return buckets.map((b) => ({ le: b.le === Infinity ? '+Inf' : b.le, count: b.count }));
+}
+
+/** The observations between two snapshots of the same histogram. */
+export function bucketDelta(after: readonly Bucket[], before: readonly Bucket[]): Bucket[] {
+  return after.map((b, i) => ({ le: b.le, count: b.count - (before[i]?.count ?? 0) }));
+}
+
+/** The cumulative buckets of an unlabeled prom-client histogram, in increasing `le`. */
+export async function histogramBuckets(h: Histogram): Promise<Bucket[]> {
+  const { values } = await h.get();
+  return values
+    .filter((v) => v.metricName?.endsWith('_bucket') === true)
+    .map((v) => {
+      const le = (v.labels as { le?: number | string }).le;
+      return { le: le === '+Inf' || le === undefined ? Infinity : Number(le), count: v.value };
+    })
+    .sort((a, b) => a.le - b.le);
+}
+
+/**
+ * Prometheus' `histogram_quantile(q, ...)` on cumulative buckets: the bucket holding rank q * n,
+ * interpolated linearly inside it (its lower bound is the previous bucket's `le`, or 0); a rank
+ * in the +Inf bucket gives the highest finite bound. Null without observations.
+ */
+export function histogramQuantile(q: number, buckets: readonly Bucket[]): number | null {
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total === 0) return null;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of buckets) {
+    if (b.count >= rank) {
+      if (b.le === Infinity) return prevLe;
+      if (b.count === prevCount) return b.le;
+      return prevLe + (b.le - prevLe) * ((rank - prevCount) / (b.count - prevCount));
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}
+
+/** A growable series of numbers in a Float64Array: preallocated, recording adds nothing to the heap. */
+export class Series {
+  private data: Float64Array;
+  length = 0;
+
+  constructor(capacity = 1024) {
+    this.data = new Float64Array(Math.max(16, capacity));
+  }
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.length++] = value;
+  }
+
+  /** The value at `index` (negative: from the end), or undefined. */
+  at(index: number): number | undefined {
+    const i = index < 0 ? this.length + index : index;
+    return i >= 0 && i < this.length ? this.data[i] : undefined;
+  }
+
+  toArray(): number[] {
+    return Array.from(this.data.subarray(0, this.length));
+  }
+}
+
+// ---- taps on the daemon's metrics ----------------------------------------------------------------
+
+/**
+ * Calls `onValue` with every value observed into `h` (unlabeled), then observes it as before. The
+ * daemon's code is untouched: the tap shadows the instance's `observe`.
+ */
+export function tapHistogram(h: Histogram, onValue: (value: number) => void): void {
+  const original = h.observe.bind(h) as (...args: unknown[]) => void;
+  const tapped = (...args: unknown[]): void => {
+    const value = args.at(-1);
+    if (typeof value === 'number') onValue(value);
+    original(...args);
+  };
+  h.observe = tapped as Histogram['observe'];
+}
+
+/** Calls `onInc` with every increment of `c`, then increments it as before. */
+export function tapCounter(c: Counter, onInc: (by: number) => void): void {
+  const original = c.inc.bind(c) as (...args: unknown[]) => void;
+  const tapped = (...args: unknown[]): void => {
+    const by = typeof args[0] === 'number' ? args[0] : typeof args[1] === 'number' ? args[1] : 1;
+    onInc(by);
+    original(...args);
+  };
+  c.inc = tapped as Counter['inc'];
+}
+
+// ---- the daemon's log events ---------------------------------------------------------------------
+
+/** A daemon log line that names an event, with the moment the benchmark received it. */
+export interface LogEvent {
+  event: string;
+  /** performance.now() when the line was written. */
+  at: number;
+  /** Date.now() when the line was written. */
+  wallMs: number;
+  level: string;
+  phase: string | undefined;
+  fields: Record<string, unknown>;
+}
+
+/**
+ * A pino destination for the daemons: every line goes to `file` (if any), and lines with an
+ * `event` field are kept with the time they were written (pino writes synchronously).
+ */
+export class LogTap {
+  readonly events: LogEvent[] = [];
+  /** The events logged at level error or fatal. */
+  readonly errors: LogEvent[] = [];
+  private readonly listeners = new Set<(e: LogEvent) => void>();
+
+  constructor(private readonly file?: WriteStream) {}
+
+  /** A logger for one daemon: the project's logger (redaction included) with `phase` on every line. */
+  logger(phase: string): Logger {
+    return createLogger({
+      level: 'info',
+      base: { phase },
+      destination: { write: (line: string) => this.line(line) },
+    });
+  }
+
+  private line(text: string): void {
+    // A line logged after the file was closed (late shutdown noise) is not written.
+    if (this.file?.writable === true) this.file.write(text.endsWith('\n') ? text : `${text}\n`);
+    let fields: Record<string, unknown>;
+    try {
+      fields = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (typeof fields['event'] !== 'string') return;
+    const e: LogEvent = {
+      event: fields['event'],
+      at: performance.now(),
+      wallMs: Date.now(),
+      level: typeof fields['level'] === 'string' ? fields['level'] : 'info',
+      phase: typeof fields['phase'] === 'string' ? fields['phase'] : undefined,
+      fields,
+    };
+    this.events.push(e);
+    if (e.level === 'error' || e.level === 'fatal') this.errors.push(e);
+    for (const listener of this.listeners) listener(e);
+  }
+
+  /** The first error of `phase` among `events`, with its message. */
+  firstError(phase: string, events: readonly string[]): (LogEvent & { message: string }) | undefined {
+    const e = this.errors.find((x) => x.phase === phase && events.includes(x.event));
+    if (e === undefined) return undefined;
+    const msg = e.fields['msg'];
+    const err = e.fields['err'] as { message?: unknown } | undefined;
+    const detail = typeof err?.message === 'string' ? err.message : '';
+    return { ...e, message: `${typeof msg === 'string' ? msg : e.event}${detail ? `: ${detail}` : ''}` };
+  }
+
+  /** Events of one phase, optionally of one kind. */
+  of(phase: string, event?: string): LogEvent[] {
+    return this.events.filter((e) => e.phase === phase && (event === undefined || e.event === event));
+  }
+
+  /** The first event (already logged or to come) matching `predicate`. */
+  next(
+    what: string,
+    predicate: (e: LogEvent) => boolean,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<LogEvent> {
+    const found = this.events.find(predicate);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.listeners.delete(listener);
+      };
+      const listener = (e: LogEvent): void => {
+        if (!predicate(e)) return;
+        done();
+        resolve(e);
+      };
+      const onAbort = (): void => {
+        done();
+        reject(abortError(signal, what));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`));
+      }, timeoutMs);
+      this.listeners.add(listener);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+// ---- waiting -------------------------------------------------------------------------------------
+
+function abortError(signal: AbortSignal, what: string): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(`stopped while waiting for ${what}`);
+}
+
+/** Polls `predicate` every `intervalMs` until it holds; rejects on timeout or abort. */
+export async function waitUntil(
+  what: string,
+  predicate: () => boolean,
+  timeoutMs: number,
+  signal: AbortSignal,
+  intervalMs = 20,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (signal.aborted) throw abortError(signal, what);
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+// ---- memory ----------------------------------------------------------------------------------------
+
+/** A full garbage collection (V8's gc(), exposed at run time when the process was not started with it). */
+export function exposeGc(): () => void {
+  const native = globalThis.gc;
+  if (typeof native === 'function') return () => native();
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as unknown;
+  if (typeof gc !== 'function') throw new Error('cannot expose the garbage collector');
+  return gc as () => void;
+}
+
+/** Memory of the process after full collections (three, with turns of the event loop between). */
+export async function settledMemory(gc: () => void): Promise<NodeJS.MemoryUsage> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await nextTurn();
+  }
+  return process.memoryUsage();
+}
+
+/** Samples the resident set size every `intervalMs` and keeps the peak (overall and since a mark). */
+export class RssSampler {
+  peakBytes = 0;
+  private sincePeak = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(intervalMs = 100) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  sample(): number {
+    const rss = process.memoryUsage.rss();
+    this.peakBytes = Math.max(this.peakBytes, rss);
+    this.sincePeak = Math.max(this.sincePeak, rss);
+    return rss;
+  }
+
+  /** The peak since the last call (or the start), then starts a new span. */
+  takeSpanPeak(): number {
+    const peak = Math.max(this.sincePeak, this.sample());
+    this.sincePeak = 0;
+    return peak;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+// ---- clean-up ----------------------------------------------------------------------------------------
+
+/** Clean-up steps run in reverse order of registration, each once, each bounded in time. */
+export class Cleanups {
+  private readonly steps: { name: string; run: () => Promise<unknown> }[] = [];
+
+  add(name: string, run: () => Promise<unknown>): void {
+    this.steps.push({ name, run });
+  }
+
+  /** Runs (and forgets) every step registered after `mark` (a length from {@link size}). */
+  async runFrom(mark: number, log: (line: string) => void, stepTimeoutMs = 120_000): Promise<void> {
+    while (this.steps.length > mark) {
+      const step = this.steps.pop()!;
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          step.run(),
+          new Promise((_, reject) => {
+            timer = setTimeout(
+              () => reject(new Error(`no answer in ${stepTimeoutMs / 1000} s`)),
+              stepTimeoutMs,
+            );
+          }),
+        ]);
+      } catch (error) {
+        log(`clean-up: ${step.name} failed: ${error instanceof Error ? error.message : String(error)}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  get size(): number {
+    return this.steps.length;
+  }
+}
