@@ -148,35 +148,46 @@ function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** The legend label of a group: the criterion only when groups differ in it. */
+function legendLabel(g: GroupSummary, groups: readonly GroupSummary[]): string {
+  const criteria = new Set(groups.filter((x) => x.criterion !== 'random').map((x) => x.criterion));
+  const criterion = g.criterion !== 'random' && criteria.size > 1 ? ` ${g.criterion}` : '';
+  return `${g.strategy}${criterion} [${g.policy}]`;
+}
+
 /** AUC vs labels, one line per group, a mean +- s.d. band for each random (RFT) group. */
 export function learningCurveSvg(groups: readonly GroupSummary[], title: string): string {
-  const W = 760;
-  const H = 440;
+  const labels = groups.map((g) => legendLabel(g, groups));
+  // A 460-pixel plot, and room on its right for the longest legend label.
   const left = 60;
-  const right = 250;
+  const right = 50 + 7 * Math.max(12, ...labels.map((l) => l.length));
+  const W = left + 460 + right;
+  const H = 440;
   const top = 40;
   const bottom = 50;
   const points = groups.flatMap((g) => g.curve);
   const maxLabels = Math.max(1, ...points.map((p) => p.labels));
   const lows = points.map((p) => p.mean - p.sd).filter(Number.isFinite);
   const highs = points.map((p) => p.mean + p.sd).filter(Number.isFinite);
-  const yMin = Math.max(0, Math.floor((Math.min(...lows, 0.5) - 0.02) * 20) / 20);
-  const yMax = Math.min(1, Math.ceil((Math.max(...highs, 0.6) + 0.02) * 20) / 20);
-  const px = (labels: number) => left + ((W - left - right) * labels) / maxLabels;
+  const yMin = Math.max(0, Math.floor(Math.min(...lows, 0.5) * 20) / 20);
+  const yMax = Math.min(1, Math.ceil(Math.max(...highs, 0.6) * 20) / 20);
+  const px = (n: number) => left + ((W - left - right) * n) / maxLabels;
   const py = (auc: number) => top + ((H - top - bottom) * (yMax - auc)) / (yMax - yMin || 1);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${left}" y="22" font-size="15">${escapeXml(title)}</text>`,
   ];
-  for (let t = 0; t <= 5; t++) {
-    const auc = yMin + ((yMax - yMin) * t) / 5;
+  const step = (yMax - yMin) / 0.05 > 10 ? 0.1 : 0.05;
+  for (let auc = yMin; auc <= yMax + 1e-9; auc += step) {
     out.push(
       `<line x1="${left}" x2="${W - right}" y1="${py(auc)}" y2="${py(auc)}" stroke="#eee"/>`,
       `<text x="${left - 8}" y="${py(auc) + 4}" text-anchor="end">${auc.toFixed(2)}</text>`,
     );
-    const labels = Math.round((maxLabels * t) / 5);
-    out.push(`<text x="${px(labels)}" y="${H - bottom + 18}" text-anchor="middle">${labels}</text>`);
+  }
+  for (let t = 0; t <= 5; t++) {
+    const n = Math.round((maxLabels * t) / 5);
+    out.push(`<text x="${px(n)}" y="${H - bottom + 18}" text-anchor="middle">${n}</text>`);
   }
   out.push(
     `<line x1="${left}" x2="${W - right}" y1="${H - bottom}" y2="${H - bottom}" stroke="#333"/>`,
@@ -205,7 +216,7 @@ export function learningCurveSvg(groups: readonly GroupSummary[], title: string)
     const ly = top + 10 + i * 18;
     out.push(
       `<line x1="${W - right + 12}" x2="${W - right + 32}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"/>`,
-      `<text x="${W - right + 38}" y="${ly + 4}">${escapeXml(`${g.strategy} ${g.criterion === 'random' ? '' : g.criterion} ${g.policy === 'paper' ? '' : `[${g.policy}]`}`.trim())}</text>`,
+      `<text x="${W - right + 38}" y="${ly + 4}">${escapeXml(labels[i]!)}</text>`,
     );
   });
   out.push('</svg>');
