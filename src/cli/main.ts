@@ -2,6 +2,7 @@
 /** The `acft` command line. */
 import { Command } from 'commander';
 import { benchCommand } from './bench-command.js';
+import { demoCommand } from './demo-command.js';
 import { pretrainCommand } from './pretrain-command.js';
 import { simulateCommand } from './simulate-command.js';
 import { runCommand } from './run-command.js';
@@ -14,6 +15,7 @@ const program = new Command('acft')
   .addCommand(pretrainCommand())
   .addCommand(simulateCommand())
   .addCommand(runCommand())
+  .addCommand(demoCommand())
   .showHelpAfterError();
 
 try {
