@@ -910,10 +910,13 @@ export class Daemon {
       if (generation !== this.windowGeneration || this.closing)
         throw new Error('window abandoned at shutdown');
       const publish = async () => {
+        const positives = holdout.filter((x) => x.label === 1).length;
         const status = promotionDecision(
           result.holdoutAuc ?? NaN,
           result.parentHoldoutAuc,
           t.promotionTolerance,
+          // The noise of a small binary hold-out widens the tolerance (see promotionDecision).
+          config.limits.numClasses === 2 ? { positives, negatives: holdout.length - positives } : undefined,
         );
         const stored = await this.store.saveArtifact(result.artifact, {
           version,

@@ -12,6 +12,7 @@ import {
 import { isHeldOut } from '../../../src/core/holdout.js';
 import { STRATEGY_CODES } from '../../../src/core/strategies.js';
 import {
+  aucStandardError,
   canonicalJson,
   planRequests,
   planWindow,
@@ -424,5 +425,18 @@ void describe('labeling requests', () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+void describe('promotion under a noisy hold-out', () => {
+  void it('matches Hanley-McNeil on a known case and widens the tolerance on small hold-outs', () => {
+    // Hanley & McNeil (1982), eq. 2: AUC 0.8 with 50 positives and 50 negatives -> SE 0.0445.
+    assert.ok(Math.abs(aucStandardError(0.8, 50, 50) - 0.0445) < 0.0005);
+    assert.ok(Number.isNaN(aucStandardError(0.8, 0, 10)));
+    // 0.85 vs 0.975 on 6 positives and 50 negatives: within the noise, promoted.
+    assert.equal(promotionDecision(0.85, 0.975, 0.02, { positives: 6, negatives: 50 }), 'promoted');
+    assert.equal(promotionDecision(0.85, 0.975, 0.02), 'rejected');
+    // On a large hold-out the same drop is real: rejected.
+    assert.equal(promotionDecision(0.85, 0.975, 0.02, { positives: 2000, negatives: 2000 }), 'rejected');
   });
 });
