@@ -75,7 +75,13 @@ import { startHttpServer } from '../observability/http-server.js';
 import { ScoringService, type ModelVersionArtifact } from '../workers/scoring-service.js';
 import { TrainingService } from '../workers/training-service.js';
 import { ModelStore, loadArtifactFromPath, type ModelArtifact } from '../model/model-store.js';
-import { createKafka, ensureTopics } from './kafka-client.js';
+import {
+  BrokersUnreachableError,
+  createKafka,
+  ensureTopics,
+  kafkaOptions,
+  probeBrokers,
+} from './kafka-client.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
 import {
   decodeStored,
@@ -217,6 +223,9 @@ export class Daemon {
     };
     await this.restore();
 
+    await probeBrokers(kafkaOptions(config.kafka)).catch((cause: unknown) => {
+      throw new BrokersUnreachableError(config.kafka.brokers, cause);
+    });
     this.kafka = createKafka(config.kafka);
     await ensureTopics(this.kafka, config.kafka.topics);
     this.producer = this.kafka.producer({

@@ -14,7 +14,13 @@ export interface InitialModel {
  * replaces the head by a fresh one seeded from `seed`. The version name says which.
  */
 export async function initialModel(m0Path: string, numClasses: number, seed: number): Promise<InitialModel> {
-  const { model } = await loadModelFromPath(m0Path);
+  const { model } = await loadModelFromPath(m0Path).catch((cause: unknown) => {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    throw new Error(
+      `The pre-trained model M0 could not be loaded (${why}): set ACFT_MODEL_M0_PATH to a tfjs LayersModel directory (model.json + weights), or rebuild the default with npx acft pretrain.`,
+      { cause },
+    );
+  });
   try {
     if (outputClasses(model) === numClasses) {
       return { version: 'm0', artifact: await serializeModel(model), holdoutAuc: null };

@@ -61,3 +61,36 @@ export async function ensureTopics(kafka: Kafka, topics: Config['kafka']['topics
     await admin.disconnect();
   }
 }
+
+/**
+ * Connects once with a short retry budget and lists the topics: fails in seconds, not after the
+ * minutes of retries a running client is given, when the brokers do not answer.
+ */
+export async function probeBrokers(options: KafkaConfig): Promise<void> {
+  const admin = new Kafka({
+    ...options,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 2, initialRetryTime: 500 },
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The one-sentence error of a daemon whose brokers do not answer. */
+export class BrokersUnreachableError extends Error {
+  readonly code = 'BROKERS_UNREACHABLE';
+  readonly retryable = true;
+  constructor(brokers: readonly string[], cause: unknown) {
+    const why = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    super(
+      `The Kafka brokers ${brokers.join(',')} do not answer (${why}): start one (npm run kafka:start) or set ACFT_KAFKA_BROKERS to brokers reachable from here.`,
+      { cause },
+    );
+    this.name = 'BrokersUnreachableError';
+  }
+}

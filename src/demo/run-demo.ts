@@ -33,6 +33,7 @@ import type { VersionReport } from '../simulate/report.js';
 import { DEFAULT_TASK_SPEC, startSimulator, type Simulator } from '../simulate/simulator.js';
 import { BaselineAbortedError, runBaselineInWorker } from './baseline.js';
 import { DemoError, brokerUnavailable, brokerUnreachable, daemonFailed } from './errors.js';
+import { probeBrokers } from '../daemon/kafka-client.js';
 import { buildGallery, type Gallery } from './gallery.js';
 import type { ProgressLine } from './progress.js';
 import { renderReport } from './report.js';
@@ -657,20 +658,10 @@ async function runLive(
 
 /** Fails fast (seconds, not the daemon's minutes of retries) when the brokers do not answer. */
 async function checkReachable(broker: AcquiredBroker): Promise<void> {
-  const admin = new Kafka({
-    clientId: 'acft-demo-check',
-    brokers: broker.brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    retry: { retries: 2, initialRetryTime: 500 },
-  }).admin();
   try {
-    await admin.connect();
-    await admin.listTopics();
+    await probeBrokers({ clientId: 'acft-demo-check', brokers: broker.brokers });
   } catch (error) {
     throw brokerUnreachable(error, broker.brokers, broker.kind === 'env');
-  } finally {
-    await admin.disconnect().catch(() => undefined);
   }
 }
 
