@@ -3,28 +3,16 @@ import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendRequest, type BackendRequest } from '../model/backend.js';
 import { DemoError } from '../demo/errors.js';
 import { ProgressLine } from '../demo/progress.js';
-import { DemoInterruptedError, runDemo } from '../demo/run-demo.js';
+import { DemoInterruptedError, runDemo, type DemoOptions } from '../demo/run-demo.js';
 import { intOption, numberOption } from './options.js';
 
-interface DemoFlags {
-  labels: number;
-  b: number;
-  m: number;
-  epochs: number;
-  rate: number;
-  candidates: number;
-  answerDelayMs: number;
-  evalSize: number;
-  seed: number;
-  out: string;
+/** The command's flags: the demo's options as commander names them (`--gallery`, optional port). */
+type DemoFlags = Omit<DemoOptions, 'galleryCount' | 'httpPort' | 'backend'> & {
+  gallery: number;
   httpPort?: number;
   backend?: BackendRequest;
-  m0?: string;
-  baseline: boolean;
-  maxMinutes: number;
-  gallery: number;
   verbose?: boolean;
-}
+};
 
 function backendOption(value: string): BackendRequest {
   try {
@@ -117,24 +105,13 @@ export function demoCommand(): Command {
       process.on('SIGTERM', onSignal);
       const started = Date.now();
       try {
+        const { gallery, verbose: _verbose, httpPort: _port, backend: _backend, ...rest } = flags;
         const { result, reportPath, jsonPath } = await runDemo(
           {
-            labels: flags.labels,
-            b: flags.b,
-            m: flags.m,
-            epochs: flags.epochs,
-            rate: flags.rate,
-            candidates: flags.candidates,
-            answerDelayMs: flags.answerDelayMs,
-            evalSize: flags.evalSize,
-            seed: flags.seed,
-            out: flags.out,
+            ...rest,
             httpPort: flags.httpPort,
             backend,
-            ...(flags.m0 !== undefined ? { m0: flags.m0 } : {}),
-            baseline: flags.baseline,
-            maxMinutes: flags.maxMinutes,
-            galleryCount: flags.gallery,
+            galleryCount: gallery,
           },
           ui,
           controller.signal,

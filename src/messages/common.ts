@@ -148,3 +148,19 @@ export function encodeWith<S extends z.ZodType>(schema: S, kind: string, message
   }
   return JSON.stringify(result.data);
 }
+
+/**
+ * Reads a raw value as JSON (size first) and validates it against `schema`; a mismatch is the
+ * 'schema' reason. The counterpart of {@link encodeWith}.
+ */
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: MessageValue,
+  maxPayloadBytes: number,
+): ParseResult<z.output<S>> {
+  const json = readJson(value, maxPayloadBytes);
+  if (!json.ok) return json;
+  const result = schema.safeParse(json.value);
+  if (!result.success) return rejected('schema', describeIssues(result.error.issues));
+  return parsed(result.data);
+}

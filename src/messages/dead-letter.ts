@@ -13,18 +13,18 @@ import { z } from 'zod';
 import { IDENTIFIER_KEY_PATTERN } from './candidate.js';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
-  describeIssues,
+  OPAQUE_ID_PATTERN,
   encodeWith,
   isoTimeSchema,
   keyAsString,
-  OPAQUE_ID_PATTERN,
+  parseWith,
   readJson,
   truncateText,
-  valueByteLength,
   type MessageKey,
   type MessageValue,
+  valueByteLength,
 } from './common.js';
-import { DEAD_LETTER_REASONS, parsed, rejected, type DeadLetterReason, type ParseResult } from './reasons.js';
+import { DEAD_LETTER_REASONS, type DeadLetterReason, type ParseResult } from './reasons.js';
 
 export const DEAD_LETTER_SCHEMA = 'acft.dead-letter/v1';
 
@@ -198,11 +198,12 @@ export function parseDeadLetter(
   value: MessageValue,
   options: DeadLetterParseOptions = {},
 ): ParseResult<DeadLetterMessage> {
-  const json = readJson(value, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  if (!json.ok) return json;
-  const result = deadLetterMessageSchema.safeParse(json.value);
-  if (!result.success) return rejected('schema', describeIssues(result.error.issues));
-  return parsed(result.data);
+  const result = parseWith(
+    deadLetterMessageSchema,
+    value,
+    options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+  );
+  return result;
 }
 
 /**

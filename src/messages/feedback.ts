@@ -5,14 +5,13 @@
  */
 import { z } from 'zod';
 import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
   candidateIdSchema,
   checkKey,
-  DEFAULT_MAX_PAYLOAD_BYTES,
-  describeIssues,
   encodeWith,
   isoTimeSchema,
   opaqueIdSchema,
-  readJson,
+  parseWith,
   type MessageKey,
   type MessageValue,
 } from './common.js';
@@ -55,11 +54,13 @@ export function parseFeedback(
   value: MessageValue,
   options: FeedbackParseOptions,
 ): ParseResult<FeedbackMessage> {
-  const json = readJson(value, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  if (!json.ok) return json;
-  const result = feedbackMessageSchema.safeParse(json.value);
-  if (!result.success) return rejected('schema', describeIssues(result.error.issues));
-  const f = result.data;
+  const result = parseWith(
+    feedbackMessageSchema,
+    value,
+    options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+  );
+  if (!result.ok) return result;
+  const f = result.value;
   const key = checkKey(options.key, f.candidateId);
   if (!key.ok) return key;
   if (f.label < 0 || f.label >= options.numClasses) {

@@ -5,13 +5,12 @@
  */
 import { z } from 'zod';
 import {
-  candidateIdSchema,
   DEFAULT_MAX_PAYLOAD_BYTES,
-  describeIssues,
+  candidateIdSchema,
   encodeWith,
   isoTimeSchema,
   opaqueIdSchema,
-  readJson,
+  parseWith,
   type MessageValue,
 } from './common.js';
 import { parsed, rejected, type ParseResult } from './reasons.js';
@@ -81,11 +80,13 @@ export function parseLabelingRequest(
   value: MessageValue,
   options: LabelingRequestParseOptions = {},
 ): ParseResult<LabelingRequestMessage> {
-  const json = readJson(value, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  if (!json.ok) return json;
-  const result = labelingRequestMessageSchema.safeParse(json.value);
-  if (!result.success) return rejected('schema', describeIssues(result.error.issues));
-  const r = result.data;
+  const result = parseWith(
+    labelingRequestMessageSchema,
+    value,
+    options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+  );
+  if (!result.ok) return result;
+  const r = result.value;
   const k = options.numClasses;
   if (k !== undefined) {
     if (r.scores.dominantClass >= k) {

@@ -6,16 +6,15 @@
 import { z } from 'zod';
 import { STRATEGY_CODES, type StrategyCode } from '../core/strategies.js';
 import {
-  candidateIdSchema,
   DEFAULT_MAX_PAYLOAD_BYTES,
-  describeIssues,
+  candidateIdSchema,
   encodeWith,
   isoTimeSchema,
   opaqueIdSchema,
-  readJson,
+  parseWith,
   type MessageValue,
 } from './common.js';
-import { parsed, rejected, type ParseResult } from './reasons.js';
+import { type ParseResult } from './reasons.js';
 
 export const MODEL_VERSION_SCHEMA = 'acft.model-version/v1';
 
@@ -84,11 +83,12 @@ export function parseModelVersion(
   value: MessageValue,
   options: ModelVersionParseOptions = {},
 ): ParseResult<ModelVersionMessage> {
-  const json = readJson(value, options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-  if (!json.ok) return json;
-  const result = modelVersionMessageSchema.safeParse(json.value);
-  if (!result.success) return rejected('schema', describeIssues(result.error.issues));
-  return parsed(result.data);
+  const result = parseWith(
+    modelVersionMessageSchema,
+    value,
+    options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+  );
+  return result;
 }
 
 /**
