@@ -72,7 +72,11 @@ import {
 } from '../messages/index.js';
 import { createMetrics, type AcftMetrics } from '../observability/metrics.js';
 import { startHttpServer } from '../observability/http-server.js';
-import { ScoringService, type ModelVersionArtifact } from '../workers/scoring-service.js';
+import {
+  ScoringService,
+  type ModelVersionArtifact,
+  type ScoreBatchResult,
+} from '../workers/scoring-service.js';
 import { TrainingService } from '../workers/training-service.js';
 import { ModelStore, loadArtifactFromPath, type ModelArtifact } from '../model/model-store.js';
 import {
@@ -627,18 +631,23 @@ export class Daemon {
 
   // --- scoring ---
 
-  private async scoreIds(ids: readonly string[], version: string): Promise<number> {
+  /**
+   * Scores stored candidates with the served model in the scoring workers, one call per patch
+   * recipe (image candidates with the configured or their own augmentation, patch candidates as
+   * they came). Used for the pool and for the labeled set (H).
+   */
+  private async scoreStored(
+    entries: readonly { id: string; stored: StoredCandidate }[],
+  ): Promise<ScoreBatchResult[]> {
     const { config } = this;
     const groups = new Map<string, { id: string; stored: StoredCandidate }[]>();
-    for (const id of ids) {
-      const c = getCandidate(this.state.pool, id);
-      if (!c) continue;
-      const key = recipeKey(c.payload);
+    for (const entry of entries) {
+      const key = recipeKey(entry.stored);
       const list = groups.get(key) ?? [];
-      list.push({ id, stored: c.payload });
+      list.push(entry);
       groups.set(key, list);
     }
-    let patches = 0;
+    const results: ScoreBatchResult[] = [];
     for (const list of groups.values()) {
       const first = list[0]!.stored;
       const augmentation = first.augmentation ?? augmentationSpecOf(config.scoring);
@@ -655,7 +664,18 @@ export class Daemon {
       );
       this.metrics.scoringBatch.observe((performance.now() - started) / 1000);
       this.metrics.patchesScored.inc(result.patches);
-      patches += result.patches;
+      results.push(result);
+    }
+    return results;
+  }
+
+  /** Scores pool candidates and records their freshest scores in the pool. */
+  private async scoreIds(ids: readonly string[]): Promise<void> {
+    const entries = ids.flatMap((id) => {
+      const c = getCandidate(this.state.pool, id);
+      return c ? [{ id, stored: c.payload }] : [];
+    });
+    for (const result of await this.scoreStored(entries)) {
       const now = Date.now();
       poolReducer(
         this.state.pool,
@@ -668,19 +688,18 @@ export class Daemon {
             diversity: r.diversity,
             dominantClass: r.dominantClass,
             meanProbs: r.meanProbs,
-            modelVersion: result.version === version ? version : result.version,
+            modelVersion: result.version,
             scoredAtMs: now,
           })),
         },
         this.labelingConfig.pool,
       );
     }
-    return patches;
   }
 
   private async scoreNew(ids: string[]): Promise<void> {
     try {
-      await this.scoreIds(ids, this.served.version);
+      await this.scoreIds(ids);
       const now = Date.now();
       for (const id of ids) {
         const at = this.arrivals.get(id);
@@ -708,7 +727,7 @@ export class Daemon {
           256,
         );
         if (ids.length === 0) break;
-        await this.scoreIds(ids, version);
+        await this.scoreIds(ids);
         doneCount += ids.length;
         this.metrics.rescoreProgress.set(total > 0 ? Math.min(1, doneCount / total) : 1);
       }
@@ -845,20 +864,9 @@ export class Daemon {
       // H needs the serving model's predictions on L.
       const predicted = new Map<string, number>();
       if (strategy.trainOn === 'HQ') {
-        const labeled = trainableCandidates(this.state.labels);
-        for (let i = 0; i < labeled.length; i += 256) {
-          const part = labeled.slice(i, i + 256);
-          const augmentation = augmentationSpecOf(config.scoring);
-          const r = await this.scoring.score(
-            part.map((c) => scoringInput(c.id, c.payload)),
-            {
-              m: config.scoring.m,
-              augmentation,
-              seed: config.scoring.patchSeed,
-              scoreOptions: scoreOptionsOf(config.scoring),
-            },
-          );
-          for (const x of r.results) predicted.set(x.id, x.dominantClass);
+        const labeled = trainableCandidates(this.state.labels).map((c) => ({ id: c.id, stored: c.payload }));
+        for (const result of await this.scoreStored(labeled)) {
+          for (const x of result.results) predicted.set(x.id, x.dominantClass);
         }
       }
       const plan = planWindow(this.state.labels, strategy, (id) => predicted.get(id) ?? -1, {
