@@ -18,7 +18,10 @@ export interface BenchJob {
 function effectivePolicy(strategy: StrategyCode, p: LoopPolicy): Partial<LoopPolicy> {
   const s = STRATEGIES[strategy];
   const base: Partial<LoopPolicy> = { classBalanced: p.classBalanced };
-  if (s.selection === 'active') base.randomWarmupSteps = p.randomWarmupSteps;
+  if (s.selection === 'active') {
+    base.randomWarmupSteps = p.randomWarmupSteps;
+    base.interDiversity = p.interDiversity ?? 0;
+  }
   if (s.continual) {
     base.continualLrFactor = p.continualLrFactor;
     base.coldStartFullLr = p.coldStartFullLr;

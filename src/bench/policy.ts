@@ -63,6 +63,12 @@ export interface LoopPolicy {
   replayPerClass: number;
   /** Class-balanced cross-entropy in every window. */
   classBalanced: boolean;
+  /**
+   * Inter-diversity strength beta of the selection (the paper's Sec. 6.1 suggestion; 0 = off):
+   * shortlist entries close in the model's feature space to ones already chosen are down-weighted
+   * by (1 - cosine similarity)^beta. See `selectForLabeling`.
+   */
+  interDiversity?: number;
 }
 
 /** The paper's recipe, taken literally. */
@@ -96,6 +102,8 @@ export const POLICIES: Record<string, LoopPolicy> = {
   'replay-balanced': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, classBalanced: true },
   warmup: { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, randomWarmupSteps: 2 },
   'replay-rate': { ...PAPER_POLICY, coldStartFullLr: true, replayPerClass: 25, continualLrFactor: 0.3 },
+  'inter-1': { ...DEFAULT_POLICY, interDiversity: 1 },
+  'inter-4': { ...DEFAULT_POLICY, interDiversity: 4 },
   'replay-rate-warm': {
     ...PAPER_POLICY,
     coldStartFullLr: true,

@@ -6,13 +6,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { createRng, deriveSeed, shuffleInPlace } from '../core/rng.js';
-import { selectForLabeling } from '../core/select.js';
+import { selectForLabeling, shortlistOf } from '../core/select.js';
 import { STRATEGIES, trainingSet, type StrategyCode } from '../core/strategies.js';
 import { macroAuc, alc } from '../core/metrics.js';
 import { HEAD_LAYER_NAME, replaceHead } from '../model/cnn.js';
 import { fineTune, type FineTuneOptions } from '../model/fine-tune.js';
 import { deserializeModel, serializeModel } from '../model/model-store.js';
-import { predictProbs, scoreCandidatesBatch } from '../model/scoring.js';
+import { featureModel, meanCandidateFeatures, predictProbs, scoreCandidatesBatch } from '../model/scoring.js';
 import { criterionName, criterionScoreOptions, type Criterion, type LoopPolicy } from './policy.js';
 
 /** Candidates with their patches, laid out candidate-major: [count, m, h, w, c]. */
@@ -133,6 +133,33 @@ export async function evaluate(model: tfl.LayersModel, d: PreparedData, chunk: n
   return macroAuc(rows(probs, d.numClasses), Array.from(d.evaluation.labels));
 }
 
+/** Mean feature vectors of the shortlisted candidates, keyed by their index in `candidates`. */
+async function shortlistFeatures(
+  model: tfl.LayersModel,
+  d: PreparedData,
+  candidates: readonly number[],
+  shortlist: readonly number[],
+  chunk: number,
+): Promise<Map<number, Float32Array>> {
+  const features = featureModel(model);
+  const out = new Map<number, Float32Array>();
+  for (let s = 0; s < shortlist.length; s += chunk) {
+    const part = shortlist.slice(s, s + chunk);
+    const x = patchTensor(
+      d,
+      gatherPatches(
+        d,
+        d.pool,
+        part.map((i) => candidates[i]!),
+      ),
+    );
+    const { values, dim } = await meanCandidateFeatures(features, x, d.m);
+    x.dispose();
+    part.forEach((i, k) => out.set(i, values.subarray(k * dim, (k + 1) * dim)));
+  }
+  return out;
+}
+
 /** Runs one trajectory. `m0` is not modified; `onStep` reports progress. */
 export async function runTrajectory(
   m0: tfl.LayersModel,
@@ -182,12 +209,25 @@ export async function runTrajectory(
         x.dispose();
         scores.set(r.score, s);
       }
+      const interDiversity = cfg.policy.interDiversity ?? 0;
+      const features =
+        interDiversity > 0
+          ? await shortlistFeatures(
+              model,
+              d,
+              candidates,
+              shortlistOf(Array.from(scores), cfg.b, cfg.omega),
+              cfg.scoreChunk,
+            )
+          : undefined;
       scoreSeconds = (performance.now() - t0) / 1000;
       patchesScored = candidates.length * d.m;
       const sel = selectForLabeling(Array.from(scores), cfg.b, {
         omega: cfg.omega,
         randomness: cfg.criterion.randomness,
         rng: selectRng,
+        interDiversity,
+        ...(features ? { features } : {}),
       });
       q = sel.indices.map((i) => candidates[i]!);
     } else {

@@ -15,6 +15,20 @@ export interface SelectOptions {
   seed?: number;
   /** Source of the draw (advanced by it); give exactly one of `seed` and `rng` when randomness is on. */
   rng?: Rng;
+  /**
+   * Inter-diversity strength beta >= 0 (DESIGN.md, the paper's Sec. 6.1 suggestion). 0 (default)
+   * is Eq. 4 as is. Above 0, every shortlist entry's weight is multiplied, at each pick, by
+   * (1 - sim)^beta, where sim is its largest cosine similarity (clamped to [0, 1]) with the
+   * candidates already chosen in this selection, so near-duplicates are not all asked at once.
+   * Needs `features`.
+   */
+  interDiversity?: number;
+  /**
+   * Feature vector of each shortlist candidate, keyed by pool index (e.g. the model's penultimate
+   * activations averaged over the candidate's patches). Only read when `interDiversity` > 0; must
+   * then hold every shortlist index, with vectors of one length.
+   */
+  features?: ReadonlyMap<number, ArrayLike<number>>;
 }
 
 /** How a selected candidate was taken. */
@@ -26,7 +40,8 @@ export interface Selection {
   indices: number[];
   /**
    * For each chosen candidate: its Eq. 4 sampling probability s_i within the shortlist when it was
-   * drawn at random; 1 when it was taken by rank (randomness off, or the fallback when fewer
+   * drawn at random (with inter-diversity on: the probability of the draw that took it, given the
+   * candidates chosen before it); 1 when it was taken by rank (randomness off, or the fallback when fewer
    * candidates with s_i > 0 remain than are still needed).
    */
   probabilities: number[];
@@ -42,7 +57,14 @@ export interface Selection {
 
 /** Why a selection input was refused. */
 export type InvalidSelectionInputCode =
-  'BAD_SCORE' | 'BAD_BATCH_SIZE' | 'BAD_OMEGA' | 'BAD_SEED' | 'MISSING_SEED' | 'AMBIGUOUS_RANDOMNESS';
+  | 'BAD_SCORE'
+  | 'BAD_BATCH_SIZE'
+  | 'BAD_OMEGA'
+  | 'BAD_SEED'
+  | 'MISSING_SEED'
+  | 'AMBIGUOUS_RANDOMNESS'
+  | 'BAD_INTER_DIVERSITY'
+  | 'MISSING_FEATURES';
 
 /** Thrown when scores, b or the options are not valid. */
 export class InvalidSelectionInputError extends Error {
@@ -70,6 +92,19 @@ export function rankByScore(scores: readonly number[]): number[] {
   return Array.from({ length: scores.length }, (_, i) => i).sort(
     (a, b) => (scores[b] as number) - (scores[a] as number) || a - b,
   );
+}
+
+/**
+ * The ceil(omega * b) best pool indices (at least b, at most the pool), in rank order: the
+ * candidates {@link selectForLabeling} chooses from. Callers that re-rank with inter-diversity use
+ * it to know whose features to compute. Inputs are not validated here.
+ */
+export function shortlistOf(scores: readonly number[], b: number, omega: number = DEFAULT_OMEGA): number[] {
+  const n = scores.length;
+  const take = Math.min(b, n);
+  // omega * b can land a hair above an integer (1.1 * 10); do not let that add a candidate.
+  const size = Math.min(n, Math.max(take, Math.ceil(omega * b - 1e-9)));
+  return rankByScore(scores).slice(0, size);
 }
 
 /**
@@ -140,12 +175,8 @@ export function selectForLabeling(
     rng = options.rng ?? createRng(options.seed as number);
   }
 
-  const n = scores.length;
-  const take = Math.min(b, n);
-  const ranking = rankByScore(scores);
-  // omega * b can land a hair above an integer (1.1 * 10); do not let that add a candidate.
-  const shortlistSize = Math.min(n, Math.max(take, Math.ceil(omega * b - 1e-9)));
-  const shortlist = ranking.slice(0, shortlistSize);
+  const take = Math.min(b, scores.length);
+  const shortlist = shortlistOf(scores, b, omega);
   const shortlistProbabilities = samplingProbabilities(shortlist.map((i) => scores[i] as number));
 
   const selection: Selection = {
@@ -156,12 +187,36 @@ export function selectForLabeling(
     shortlist,
     shortlistProbabilities,
   };
-  const pick = (rank: number, takenBy: TakenBy): void => {
+  const pick = (rank: number, takenBy: TakenBy, probability?: number): void => {
     selection.indices.push(shortlist[rank] as number);
     selection.ranks.push(rank);
     selection.takenBy.push(takenBy);
-    selection.probabilities.push(takenBy === 'draw' ? (shortlistProbabilities[rank] as number) : 1);
+    selection.probabilities.push(
+      takenBy === 'draw' ? (probability ?? (shortlistProbabilities[rank] as number)) : 1,
+    );
   };
+
+  const beta = options.interDiversity ?? 0;
+  if (typeof beta !== 'number' || !Number.isFinite(beta) || beta < 0) {
+    throw new InvalidSelectionInputError(
+      'BAD_INTER_DIVERSITY',
+      `interDiversity must be a finite number >= 0, got ${beta}`,
+    );
+  }
+  // With no more drawable candidates than needed the chosen set is certain: Eq. 4 as is.
+  const drawable = shortlistProbabilities.filter((p) => p > 0).length;
+  if (beta > 0 && (rng === undefined || drawable > take)) {
+    diversePicks(
+      shortlist,
+      shortlistProbabilities,
+      take,
+      beta,
+      featureRows(shortlist, options.features),
+      rng,
+      pick,
+    );
+    return selection;
+  }
 
   if (rng === undefined) {
     for (let r = 0; r < take; r++) pick(r, 'rank');
@@ -194,4 +249,95 @@ export function selectForLabeling(
     remaining = remaining.filter((r) => r !== chosen);
   }
   return selection;
+}
+
+/** The shortlist's feature vectors, unit-normalised (a zero vector stays zero), in rank order. */
+function featureRows(
+  shortlist: readonly number[],
+  features: ReadonlyMap<number, ArrayLike<number>> | undefined,
+): Float64Array[] {
+  let dim: number | undefined;
+  return shortlist.map((index) => {
+    const f = features?.get(index);
+    if (f === undefined) {
+      throw new InvalidSelectionInputError(
+        'MISSING_FEATURES',
+        `inter-diversity needs the features of every shortlist candidate; pool index ${index} has none`,
+      );
+    }
+    dim ??= f.length;
+    if (f.length !== dim || dim === 0) {
+      throw new InvalidSelectionInputError(
+        'MISSING_FEATURES',
+        `feature vectors must share one non-zero length; pool index ${index} has ${f.length}, expected ${dim}`,
+      );
+    }
+    const row = Float64Array.from(f);
+    let norm = 0;
+    for (const v of row) {
+      if (!Number.isFinite(v)) {
+        throw new InvalidSelectionInputError(
+          'MISSING_FEATURES',
+          `feature of pool index ${index} is not finite`,
+        );
+      }
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm);
+    if (norm > 0) for (let k = 0; k < row.length; k++) row[k] = (row[k] as number) / norm;
+    return row;
+  });
+}
+
+/**
+ * Selection with inter-diversity: at each pick, shortlist entry r weighs s_r * (1 - sim_r)^beta
+ * (sim_r: largest cosine similarity, clamped to [0, 1], with the entries already picked). With an
+ * rng it draws by those weights, else it takes the heaviest (ties by rank). When every remaining
+ * weight is 0 (only duplicates of chosen ones, or s = 0), the rest are taken by rank.
+ */
+function diversePicks(
+  shortlist: readonly number[],
+  s: readonly number[],
+  take: number,
+  beta: number,
+  rows: readonly Float64Array[],
+  rng: Rng | undefined,
+  pick: (rank: number, takenBy: TakenBy, probability?: number) => void,
+): void {
+  const maxSim = new Float64Array(shortlist.length);
+  const taken = new Uint8Array(shortlist.length);
+  for (let picked = 0; picked < take; picked++) {
+    const weights = s.map((p, r) => (taken[r] ? 0 : p * Math.pow(1 - (maxSim[r] as number), beta)));
+    const total = weights.reduce((a, w) => a + w, 0);
+    let chosen: number;
+    let takenBy: TakenBy;
+    if (total <= 0) {
+      chosen = taken.findIndex((t) => t === 0);
+      takenBy = 'rank';
+    } else if (rng === undefined) {
+      chosen = weights.reduce((best, w, r) => (w > (weights[best] as number) ? r : best), 0);
+      takenBy = 'rank';
+    } else {
+      let u = rng.next() * total;
+      chosen = -1;
+      for (let r = 0; r < weights.length && chosen < 0; r++) {
+        const w = weights[r] as number;
+        if (w <= 0) continue;
+        u -= w;
+        if (u < 0) chosen = r;
+      }
+      if (chosen < 0) chosen = weights.reduceRight((last, w, r) => (last < 0 && w > 0 ? r : last), -1);
+      takenBy = 'draw';
+    }
+    pick(chosen, takenBy, takenBy === 'draw' ? (weights[chosen] as number) / total : 1);
+    taken[chosen] = 1;
+    const c = rows[chosen] as Float64Array;
+    rows.forEach((row, r) => {
+      if (taken[r]) return;
+      let dot = 0;
+      for (let k = 0; k < row.length; k++) dot += (row[k] as number) * (c[k] as number);
+      const sim = Math.min(1, Math.max(0, dot));
+      if (sim > (maxSim[r] as number)) maxSim[r] = sim;
+    });
+  }
 }

@@ -6,7 +6,8 @@
  * reference it must agree with.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { HEAD_LAYER_NAME } from './cnn.js';
 import { resolveScoreOptions, type ScoreOptions } from '../core/score.js';
 
 /** Scores of a batch of candidates, one entry per candidate. */
@@ -119,5 +120,42 @@ export async function scoreCandidatesBatch(
     };
   } finally {
     tf.dispose([out.score, out.entropy, out.diversity, out.dominantClass, out.meanProbs]);
+  }
+}
+
+/**
+ * A model that maps patches to the activations the head reads (the model's feature space), or
+ * the second-to-last layer's output when the model has no layer named `head`. Shares weights
+ * with `model`: dispose neither while the other is in use (disposing this one frees nothing).
+ */
+export function featureModel(model: tfl.LayersModel): tfl.LayersModel {
+  const layers = model.layers;
+  const head = layers.find((l) => l.name === HEAD_LAYER_NAME) ?? layers[layers.length - 1];
+  if (head === undefined) throw new Error('model has no layers');
+  const input = head.input;
+  if (Array.isArray(input)) throw new Error(`layer ${head.name} has several inputs; no single feature space`);
+  return tfl.model({ inputs: model.inputs, outputs: input });
+}
+
+/**
+ * Mean feature vector (see {@link featureModel}) over the m patches of each candidate, row-major
+ * [candidates x features]; `patches` is [candidates * m, h, w, c], candidate-major.
+ */
+export async function meanCandidateFeatures(
+  features: tfl.LayersModel,
+  patches: tf.Tensor4D,
+  m: number,
+  batchSize = 512,
+): Promise<{ values: Float32Array; dim: number }> {
+  const total = patches.shape[0];
+  if (m < 1 || total % m !== 0) throw new Error(`patch count ${total} is not a multiple of m = ${m}`);
+  const mean = tf.tidy(() => {
+    const f = predictProbs(features, patches, batchSize); // [total, dim] (any 2-D output)
+    return tf.mean(tf.reshape(f, [total / m, m, -1]), 1) as tf.Tensor2D;
+  });
+  try {
+    return { values: Float32Array.from(await mean.data()), dim: mean.shape[1] };
+  } finally {
+    mean.dispose();
   }
 }

@@ -59,4 +59,15 @@ describe('job planning', () => {
     assert.equal(jobs.filter((j) => j.strategy === 'AFT(LQ)').length, 1);
     assert.equal(jobs.filter((j) => j.strategy === 'ACFT(HQ)').length, 2);
   });
+
+  it('runs each inter-diversity strength of an active strategy, and random selection once', () => {
+    const policies = ['default', 'inter-1', 'inter-4'].map((name) => ({ name, policy: POLICIES[name]! }));
+    const jobs = planJobs(['RFT(LQ)', 'AFT(LQ)', 'ACFT(HQ)'], crit.slice(0, 1), policies, [1]);
+    assert.equal(jobs.filter((j) => j.strategy === 'RFT(LQ)').length, 1);
+    assert.deepEqual(
+      jobs.filter((j) => j.strategy === 'ACFT(HQ)').map((j) => j.policyName),
+      ['default', 'inter-1', 'inter-4'],
+    );
+    assert.equal(jobs.filter((j) => j.strategy === 'AFT(LQ)').length, 3);
+  });
 });

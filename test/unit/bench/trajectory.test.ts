@@ -124,4 +124,25 @@ describe('one trajectory of Algorithm 1', () => {
       ['random', 'random', 'active'],
     );
   });
+
+  it('inter-diversity selects b distinct candidates per step, reproducibly, without leaking tensors', async () => {
+    const cfg = {
+      ...base,
+      strategy: 'ACFT(HQ)' as const,
+      policy: POLICIES['inter-4']!,
+      policyName: 'inter-4',
+    };
+    const tensorsBefore = tf.memory().numTensors;
+    const a = await runTrajectory(m0, data, cfg);
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    for (const s of a.steps) {
+      assert.equal(s.q, 6);
+      assert.equal(s.selection, 'active');
+    }
+    const b = await runTrajectory(m0, data, cfg);
+    assert.deepEqual(
+      a.steps.map((s) => s.classCountsInQ),
+      b.steps.map((s) => s.classCountsInQ),
+    );
+  });
 });

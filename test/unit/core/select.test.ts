@@ -203,3 +203,109 @@ void describe('selectForLabeling', () => {
     });
   });
 });
+
+void describe('selectForLabeling with inter-diversity', () => {
+  /** One feature vector per pool index: `groupOf[i]` picks one of a few orthogonal directions. */
+  const groupFeatures = (groupOf: readonly number[], dims = 4): Map<number, number[]> =>
+    new Map(groupOf.map((g, i) => [i, Array.from({ length: dims }, (_, k) => (k === g % dims ? 1 : 0))]));
+
+  void it('refuses a bad strength or missing features', () => {
+    assert.throws(
+      () => selectForLabeling([1, 2], 1, { seed: 1, interDiversity: -1 }),
+      isCode('BAD_INTER_DIVERSITY'),
+    );
+    assert.throws(
+      () => selectForLabeling([1, 2], 1, { seed: 1, interDiversity: NaN }),
+      isCode('BAD_INTER_DIVERSITY'),
+    );
+    assert.throws(
+      () => selectForLabeling([3, 2, 1], 1, { seed: 1, interDiversity: 1 }),
+      isCode('MISSING_FEATURES'),
+    );
+    assert.throws(
+      () =>
+        selectForLabeling([3, 2, 1], 1, {
+          seed: 1,
+          interDiversity: 1,
+          features: new Map([
+            [0, [1, 0]],
+            [1, [1, 0, 0]],
+            [2, [0, 1]],
+          ]),
+        }),
+      isCode('MISSING_FEATURES'),
+    );
+  });
+
+  void it('strength 0 is Eq. 4 as is, draw for draw', () => {
+    fc.assert(
+      fc.property(scoresArb, fc.integer({ min: 0, max: 12 }), fc.integer(), (scores, b, seed) => {
+        const plain = selectForLabeling(scores, b, { seed });
+        const zero = selectForLabeling(scores, b, { seed, interDiversity: 0, features: new Map() });
+        assert.deepEqual(zero, plain);
+      }),
+    );
+  });
+
+  void it('never repeats, honours b, and the same seed gives the same draw', () => {
+    fc.assert(
+      fc.property(
+        scoresArb,
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer(),
+        fc.double({ min: 0.1, max: 8, noNaN: true }),
+        fc.boolean(),
+        (scores, b, seed, beta, randomness) => {
+          const features = groupFeatures(scores.map((_, i) => (i * 7) % 5));
+          const options = { interDiversity: beta, features, randomness, ...(randomness ? { seed } : {}) };
+          const a = selectForLabeling(scores, b, options);
+          assert.equal(a.indices.length, Math.min(b, scores.length));
+          assert.equal(new Set(a.indices).size, a.indices.length);
+          for (const i of a.indices) assert.ok(a.shortlist.includes(i));
+          for (const p of a.probabilities) assert.ok(p > 0 && p <= 1);
+          assert.deepEqual(selectForLabeling(scores, b, options), a);
+        },
+      ),
+    );
+  });
+
+  void it('ranked: takes the best of each near-duplicate group before a second of any', () => {
+    // Scores fall with the index; indices 0-3 are one group (identical features), 4-5 another, 6-7 a third.
+    const scores = [10, 9.9, 9.8, 9.7, 5, 4.9, 3, 2.9];
+    const features = groupFeatures([0, 0, 0, 0, 1, 1, 2, 2]);
+    const plain = selectForLabeling(scores, 3, { randomness: false, omega: 8 / 3 });
+    assert.deepEqual(plain.indices, [0, 1, 2]);
+    const diverse = selectForLabeling(scores, 3, {
+      randomness: false,
+      omega: 8 / 3,
+      interDiversity: 1,
+      features,
+    });
+    assert.deepEqual(diverse.indices, [0, 4, 6]);
+    assert.deepEqual(diverse.ranks, [0, 4, 6]);
+  });
+
+  void it('drawn: exact duplicates of a chosen candidate are not drawn while others remain', () => {
+    const scores = Array.from({ length: 40 }, (_, i) => 40 - i);
+    const groupOf = scores.map((_, i) => i % 4); // 4 groups of 10 identical feature vectors
+    const features = groupFeatures(groupOf);
+    for (let seed = 0; seed < 200; seed++) {
+      const sel = selectForLabeling(scores, 4, { seed, omega: 10, interDiversity: 2, features });
+      assert.deepEqual(new Set(sel.indices.map((i) => groupOf[i])).size, 4, `seed ${seed}`);
+      // Without inter-diversity some seed draws two of one group.
+    }
+    const collides = Array.from({ length: 200 }, (_, seed) =>
+      selectForLabeling(scores, 4, { seed, omega: 10 }),
+    ).some((sel) => new Set(sel.indices.map((i) => groupOf[i])).size < 4);
+    assert.ok(collides);
+  });
+
+  void it('falls back to rank order once only duplicates of chosen candidates remain', () => {
+    const scores = [4, 3, 2, 1, 0.5];
+    const features = groupFeatures([0, 0, 0, 0, 0]);
+    const sel = selectForLabeling(scores, 3, { seed: 5, omega: 5 / 3, interDiversity: 1, features });
+    assert.equal(sel.takenBy[0], 'draw');
+    assert.deepEqual(sel.takenBy.slice(1), ['rank', 'rank']);
+    assert.equal(new Set(sel.indices).size, 3);
+  });
+});

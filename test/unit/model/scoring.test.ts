@@ -4,7 +4,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { initBackend } from '../../../src/model/backend.js';
 import { scoreCandidate, type ScoreOptions } from '../../../src/core/score.js';
-import { scoreProbabilityTensor, scoreCandidatesBatch } from '../../../src/model/scoring.js';
+import {
+  featureModel,
+  meanCandidateFeatures,
+  scoreProbabilityTensor,
+  scoreCandidatesBatch,
+} from '../../../src/model/scoring.js';
 import { buildCnn } from '../../../src/model/cnn.js';
 import { createRng } from '../../../src/core/rng.js';
 
@@ -102,6 +107,36 @@ describe('batched tensor scoring agrees with scoreCandidate', () => {
     const model = buildCnn({ height: 28, width: 28, channels: 1, numClasses: 2, seed: 3 });
     const x = tf.zeros([7, 28, 28, 1]) as tf.Tensor4D;
     await assert.rejects(scoreCandidatesBatch(model, x, 3), /not a multiple/);
+    x.dispose();
+    model.dispose();
+  });
+
+  it("features: the head's input, averaged over each candidate's patches", async () => {
+    const model = buildCnn({ height: 28, width: 28, channels: 1, numClasses: 2, seed: 3, denseUnits: 16 });
+    const rng = createRng(4);
+    const m = 3;
+    const n = 4;
+    const x = tf.tensor4d(
+      Float32Array.from({ length: n * m * 28 * 28 }, () => rng.next()),
+      [n * m, 28, 28, 1],
+    );
+    const features = featureModel(model);
+    const { values, dim } = await meanCandidateFeatures(features, x, m);
+    assert.equal(dim, 16);
+    assert.equal(values.length, n * dim);
+    const perPatch = (features.predict(x) as tf.Tensor2D).arraySync();
+    // The head applied to the features gives the model's prediction.
+    const head = model.getLayer('head');
+    const viaHead = (head.apply(tf.tensor2d(perPatch)) as tf.Tensor2D).arraySync();
+    const direct = (model.predict(x) as tf.Tensor2D).arraySync();
+    viaHead.forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - direct[i]![k]!) < 1e-5)));
+    for (let c = 0; c < n; c++) {
+      for (let k = 0; k < dim; k++) {
+        let mean = 0;
+        for (let j = 0; j < m; j++) mean += perPatch[c * m + j]![k]! / m;
+        assert.ok(Math.abs(mean - values[c * dim + k]!) < 1e-5);
+      }
+    }
     x.dispose();
     model.dispose();
   });
