@@ -491,7 +491,10 @@ const cluster = group({
     'Name of this instance in shortlists and logs; unique among the running instances.',
     { defaultText: '<hostname>-<pid>' },
   ),
-  shortlistIntervalMs: ms(1_000, 'How often an instance publishes its shortlist (top omega * b) to the coordinator.'),
+  shortlistIntervalMs: ms(
+    1_000,
+    'How often an instance publishes its shortlist (top omega * b) to the coordinator.',
+  ),
   shortlistMaxAgeMs: ms(
     15_000,
     'The coordinator ignores a shortlist older than this (its instance is gone or lagging).',

@@ -25,7 +25,10 @@ export interface Shortlist {
 
 /** Orders entries by score, highest first; ties by candidate id (a total, instance-free order). */
 export function compareEntries(a: ShortlistEntry, b: ShortlistEntry): number {
-  return b.score.value - a.score.value || (a.candidateId < b.candidateId ? -1 : a.candidateId > b.candidateId ? 1 : 0);
+  return (
+    b.score.value - a.score.value ||
+    (a.candidateId < b.candidateId ? -1 : a.candidateId > b.candidateId ? 1 : 0)
+  );
 }
 
 /**
@@ -62,7 +65,8 @@ export function mergeShortlists(lists: Iterable<Shortlist>, options: MergeOption
     for (const entry of list.entries) {
       if (!Number.isFinite(entry.score.value) || options.exclude(entry.candidateId)) continue;
       const seen = best.get(entry.candidateId);
-      if (seen === undefined || list.sentAtMs > seen.at) best.set(entry.candidateId, { entry, at: list.sentAtMs });
+      if (seen === undefined || list.sentAtMs > seen.at)
+        best.set(entry.candidateId, { entry, at: list.sentAtMs });
     }
   }
   return [...best.values()].map((x) => x.entry).sort(compareEntries);

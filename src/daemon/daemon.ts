@@ -82,6 +82,7 @@ import { ModelStore, loadArtifactFromPath, type ModelArtifact } from '../model/m
 import {
   BrokersUnreachableError,
   createKafka,
+  checkCoPartitioned,
   ensureTopics,
   kafkaOptions,
   probeBrokers,
@@ -98,6 +99,7 @@ import {
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
 import { initBackend } from '../model/backend.js';
+import { Cluster } from './cluster.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -155,6 +157,8 @@ export class Daemon {
   private inFlightBatches = 0;
   private requestRound = 0;
   private readonly windowsDone: { version: string; status: string }[] = [];
+  /** Scale-out (cluster.enabled): partitions shared with other instances, one coordinator. */
+  private readonly cluster?: Cluster;
 
   private constructor(private readonly options: DaemonOptions) {
     const { config } = options;
@@ -180,6 +184,28 @@ export class Daemon {
         pendingTtlMs: config.pool.pendingFeedbackTtlMs,
       },
     };
+    if (config.cluster.enabled) {
+      this.cluster = new Cluster({
+        config,
+        log: options.logger,
+        metrics: this.metrics,
+        host: {
+          state: () => this.state,
+          labelingConfig: this.labelingConfig,
+          servedVersion: () => this.served.version,
+          windowRunning: () => this.windowRunning,
+          onRequested: (id, atMs) => this.requestTimes.set(id, atMs),
+          onStepDown: () => {
+            // A window in flight is abandoned: only a coordinator publishes versions.
+            this.windowGeneration++;
+          },
+          onCoordinator: () => {
+            this.maybeRequest();
+            void this.maybeWindow();
+          },
+        },
+      });
+    }
   }
 
   private get log(): Logger {
@@ -231,7 +257,9 @@ export class Daemon {
       throw new BrokersUnreachableError(config.kafka.brokers, cause);
     });
     this.kafka = createKafka(config.kafka);
-    await ensureTopics(this.kafka, config.kafka.topics);
+    await ensureTopics(this.kafka, config.kafka.topics, { scaleOut: this.cluster !== undefined });
+    if (this.cluster)
+      await checkCoPartitioned(this.kafka, [config.kafka.topics.candidates, config.kafka.topics.feedback]);
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
       idempotent: true,
@@ -239,7 +267,7 @@ export class Daemon {
     });
     await this.producer.connect();
     this.metrics.brokerConnected.set(1);
-    this.metrics.leader.set(1);
+    this.metrics.leader.set(this.cluster ? 0 : 1);
 
     this.subscriptions.add(
       this.scoreQueue$
@@ -252,8 +280,11 @@ export class Daemon {
     );
     this.subscriptions.add(interval(TICK_MS).subscribe(() => void this.tick()));
 
+    // Scale-out: L is read from the ledger before candidates are replayed into the pool.
+    await this.cluster?.start(this.kafka, this.producer);
     await this.startVersionsConsumer();
     await this.startConsumer();
+    await this.cluster?.startCoordination();
     // Candidates restored from a checkpoint are scored with the served version.
     void this.rescoreAll(this.served.version);
     this.log.info(
@@ -265,7 +296,8 @@ export class Daemon {
   // --- state: restore and checkpoint ---
 
   private async restore(): Promise<void> {
-    const snapshot = await readCheckpoint(this.config.state.checkpointDir);
+    // Scale-out rebuilds the pool and L from the topics (docs/scale-out.md), not from a checkpoint.
+    const snapshot = this.cluster ? undefined : await readCheckpoint(this.config.state.checkpointDir);
     let servedVersion: string | null = null;
     if (snapshot !== undefined) {
       const core = fromSnapshot(snapshot, { decodePayload: decodeStored });
@@ -309,20 +341,25 @@ export class Daemon {
   }
 
   private async checkpoint(): Promise<void> {
-    const started = performance.now();
-    const snapshot = toSnapshot(
-      {
-        pool: this.state.pool,
-        labels: this.state.labels,
-        offsets: this.offsets,
-        servedVersion: this.served.version,
-      },
-      { encodePayload: encodeStored },
-    );
-    await writeCheckpoint(this.config.state.checkpointDir, snapshot);
-    this.metrics.recordCheckpoint((performance.now() - started) / 1000);
+    if (!this.cluster) {
+      const started = performance.now();
+      const snapshot = toSnapshot(
+        {
+          pool: this.state.pool,
+          labels: this.state.labels,
+          offsets: this.offsets,
+          servedVersion: this.served.version,
+        },
+        { encodePayload: encodeStored },
+      );
+      await writeCheckpoint(this.config.state.checkpointDir, snapshot);
+      this.metrics.recordCheckpoint((performance.now() - started) / 1000);
+    }
     this.lastCheckpointAt = Date.now();
-    const commits = committable(this.offsets);
+    // Scale-out: a message's effects are durable once processed (labels are in the ledger).
+    const commits = this.cluster
+      ? this.cluster.commits(committable(this.offsets))
+      : committable(this.offsets);
     if (commits.length > 0 && this.consumer) {
       await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
       this.offsets = markCommitted(this.offsets, commits);
@@ -340,7 +377,9 @@ export class Daemon {
       rebalanceTimeout: k.rebalanceTimeoutMs,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
+      ...(this.cluster ? { partitionAssigners: [this.cluster.assigner()] } : {}),
     });
+    this.cluster?.useConsumer(this.consumer);
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const owned = Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) =>
         parts.map((partition) => `${topic}:${partition}`),
@@ -357,6 +396,9 @@ export class Daemon {
           })),
         );
       }
+      for (const topic of [k.topics.candidates, k.topics.feedback])
+        this.metrics.ownedPartitions.set({ topic }, e.payload.memberAssignment[topic]?.length ?? 0);
+      this.cluster?.onAssignment(e.payload.memberAssignment);
       this.log.info({ event: 'partitions-assigned', partitions: owned }, 'consumer group joined');
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
@@ -391,9 +433,13 @@ export class Daemon {
     });
     await this.versionsConsumer.run({
       autoCommit: false,
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ partition, message }) => {
         const parsed = parseModelVersion(message.value);
-        if (parsed.ok) await this.onModelVersion(parsed.value);
+        if (parsed.ok) {
+          this.cluster?.onVersion(parsed.value);
+          await this.onModelVersion(parsed.value);
+        }
+        this.cluster?.versionRead(partition, message.offset);
       },
     });
   }
@@ -456,6 +502,7 @@ export class Daemon {
         );
         this.metrics.candidatesIngested.inc();
         await this.handleEffects(step.effects, now);
+        await this.cluster?.afterStep(step.effects, source);
       } else {
         const parsed = parseFeedback(message.value, {
           numClasses: config.limits.numClasses,
@@ -480,6 +527,7 @@ export class Daemon {
           this.pendingSources.set(f.candidateId, source);
         }
         await this.handleEffects(step.effects, now);
+        await this.cluster?.afterStep(step.effects, source);
       }
     } catch (error) {
       // A message that throws inside processing is poison: dead-lettered, never retried forever.
@@ -503,6 +551,8 @@ export class Daemon {
     reason: DeadLetterReason,
     error: unknown,
   ): Promise<void> {
+    // Scale-out: a candidate replayed to rebuild a pool was dead-lettered when first read.
+    if (this.cluster?.isReplay(source)) return;
     const dl = createDeadLetter({
       source: { topic: source.topic, partition: source.partition, offset: source.offset, key: message.key },
       reason,
@@ -626,7 +676,13 @@ export class Daemon {
   private publishGauges(): void {
     this.metrics.poolCandidates.set(poolSize(this.state.pool));
     this.metrics.poolBytes.set(poolBytes(this.state.pool));
-    this.metrics.labelingRequestsOutstanding.set(outstandingRequests(this.state.pool).length);
+    this.metrics.labelingRequestsOutstanding.set(
+      this.cluster
+        ? this.cluster.isCoordinator
+          ? this.cluster.outstandingCount()
+          : 0
+        : outstandingRequests(this.state.pool).length,
+    );
   }
 
   // --- scoring ---
@@ -779,6 +835,8 @@ export class Daemon {
 
   private maybeRequest(): void {
     if (this.closing || this.windowRunning || !this.producer) return;
+    // Scale-out: the coordinator selects from every instance's shortlist; the others never ask.
+    if (this.cluster) return this.cluster.maybeRequest();
     const b = this.config.selection.b;
     const outstanding = outstandingRequests(this.state.pool).length;
     const need = b - newLabelsSinceWindow(this.state.labels) - outstanding;
@@ -847,6 +905,7 @@ export class Daemon {
 
   private async maybeWindow(): Promise<void> {
     if (this.windowRunning || this.closing) return;
+    if (this.cluster && !this.cluster.isCoordinator) return;
     const trigger = shouldStartWindow(this.state.labels, Date.now(), {
       b: this.config.selection.b,
       maxIntervalMs: this.config.training.windowMaxIntervalMs,
@@ -969,6 +1028,7 @@ export class Daemon {
           windowStartedAt: new Date(started).toISOString(),
           time: new Date().toISOString(),
         };
+        this.cluster?.ownVersion(version);
         await this.producer.send({
           topic: config.kafka.topics.modelVersions,
           messages: [{ key: version, value: encodeModelVersion(message) }],
@@ -1039,6 +1099,7 @@ export class Daemon {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
       await this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
+      await this.cluster?.afterStep([...poolStep.effects, ...labelsStep.effects]);
       this.publishGauges();
       this.applyBackpressure();
       this.maybeRequest();
@@ -1105,6 +1166,7 @@ export class Daemon {
       paused: this.paused,
       scored: [...poolCandidates(this.state.pool)].filter((c) => c.score !== undefined).length,
       httpUrl: this.http?.url ?? null,
+      coordinator: this.cluster ? this.cluster.isCoordinator : true,
     };
   }
 
@@ -1155,6 +1217,7 @@ export class Daemon {
           }
         },
       ],
+      ['cluster', async () => this.cluster?.close()],
       ['consumer', async () => this.consumer?.disconnect()],
       ['versions consumer', async () => this.versionsConsumer?.disconnect()],
       ['producer', async () => this.producer?.disconnect()],

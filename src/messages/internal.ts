@@ -40,9 +40,7 @@ const labeledEntrySchema = z.object({
   candidateId: candidateIdSchema,
   label: z.int().min(0),
   heldOut: z.boolean(),
-  votes: z
-    .array(z.object({ annotatorId: opaqueIdSchema, label: z.int().min(0), timeMs: z.number() }))
-    .min(1),
+  votes: z.array(z.object({ annotatorId: opaqueIdSchema, label: z.int().min(0), timeMs: z.number() })).min(1),
   source: z.object({
     topic: z.string().min(1),
     partition: z.int().min(0),
