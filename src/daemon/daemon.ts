@@ -363,6 +363,7 @@ export class Daemon {
     if (commits.length > 0 && this.consumer) {
       await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
       this.offsets = markCommitted(this.offsets, commits);
+      this.log.debug({ event: 'offsets-committed', offsets: commits }, 'offsets committed');
     }
   }
 

@@ -1,0 +1,322 @@
+/**
+ * Scale-out on a real broker: `acft run` instances as child processes of the CLI, in one consumer
+ * group, with the hospital simulator on the other side of the topics.
+ *
+ * 1. One instance runs and scores; a second joins the group during scoring (issue 5, fault test
+ *    7): both get candidate partitions, the first commits nothing for partitions it lost, and
+ *    exactly one instance coordinates.
+ * 2. Labeling requests and a promoted version appear, written by the coordinator only.
+ * 3. The coordinator is killed (SIGKILL): the survivor takes over its partitions and the coordinator
+ *    role, and the loop goes on (new requests answered, a new promoted version).
+ * Throughout: no candidate is requested twice (the lease outlasts the test, and every request is
+ * answered, so a second request would be a request while one is outstanding or after its answer).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  parseLabelingRequest,
+  parseModelVersion,
+  type LabelingRequestMessage,
+  type ModelVersionMessage,
+} from '../../src/messages/index.js';
+import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
+import { createTopics, uniqueTopic, useKafka } from '../support/kafka.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PARTITIONS = 2;
+
+const kafka = useKafka();
+
+interface LogLine {
+  event?: string;
+  msg?: string;
+  level?: number;
+  at: number;
+  [key: string]: unknown;
+}
+
+/** The environment without ACFT_* variables (the daemon refuses unknown ones, e.g. ACFT_TEST_LOG). */
+function withoutAcftVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('ACFT_')));
+}
+
+/** A running `acft run` child process and its JSON log lines. */
+class Instance {
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly id: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run'], {
+      cwd: ROOT,
+      env: { ...withoutAcftVariables(process.env), ...env, ACFT_CLUSTER_INSTANCE_ID: id },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const read = (stream: NodeJS.ReadableStream) =>
+      createInterface({ input: stream }).on('line', (line) => {
+        if (process.env['ACFT_TEST_LOG']) process.stderr.write(`[${id}] ${line}\n`);
+        try {
+          this.lines.push({ ...(JSON.parse(line) as object), at: Date.now() });
+        } catch {
+          this.lines.push({ msg: line, at: Date.now() });
+        }
+      });
+    read(this.child.stdout as NodeJS.ReadableStream);
+    read(this.child.stderr as NodeJS.ReadableStream);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  events(event: string): LogLine[] {
+    return this.lines.filter((l) => l.event === event);
+  }
+
+  /** Candidate partitions of the latest assignment. */
+  candidatePartitions(topic: string): number[] {
+    const last = this.events('partitions-assigned').at(-1);
+    const owned = (last?.['partitions'] as string[] | undefined) ?? [];
+    return owned.filter((tp) => tp.startsWith(`${topic}:`)).map((tp) => Number(tp.slice(topic.length + 1)));
+  }
+
+  /** Coordinates per its latest role change. */
+  get coordinator(): boolean {
+    return this.events('coordinator').at(-1)?.['role'] === 'gained';
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), 20_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('acft run scaled out on a real broker', { timeout: 300_000 }, () => {
+  const name = uniqueTopic('scale');
+  const topics = {
+    candidates: `${name}.candidates`,
+    feedback: `${name}.feedback`,
+    labelingRequests: `${name}.requests`,
+    modelVersions: `${name}.versions`,
+    deadLetter: `${name}.dead`,
+    coordination: `${name}.coord`,
+    ledger: `${name}.ledger`,
+  };
+  const requests: LabelingRequestMessage[] = [];
+  const versions: ModelVersionMessage[] = [];
+  const instances: Instance[] = [];
+  let sim: Simulator | undefined;
+  let dir = '';
+  let env: Record<string, string> = {};
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'acft-scale-'));
+    await createTopics(kafka.brokers, [topics.candidates, topics.feedback], PARTITIONS);
+    await createTopics(kafka.brokers, [
+      topics.labelingRequests,
+      topics.modelVersions,
+      topics.deadLetter,
+      topics.coordination,
+    ]);
+    const admin = await kafka.admin();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: topics.ledger,
+          numPartitions: PARTITIONS,
+          replicationFactor: 1,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        },
+      ],
+    });
+    env = {
+      ACFT_KAFKA_BROKERS: kafka.brokers.join(','),
+      ACFT_KAFKA_GROUP_ID: `${name}-group`,
+      ACFT_KAFKA_CLIENT_ID: name,
+      ACFT_KAFKA_TOPICS_CANDIDATES: topics.candidates,
+      ACFT_KAFKA_TOPICS_FEEDBACK: topics.feedback,
+      ACFT_KAFKA_TOPICS_LABELING_REQUESTS: topics.labelingRequests,
+      ACFT_KAFKA_TOPICS_MODEL_VERSIONS: topics.modelVersions,
+      ACFT_KAFKA_TOPICS_DEAD_LETTER: topics.deadLetter,
+      ACFT_KAFKA_TOPICS_COORDINATION: topics.coordination,
+      ACFT_KAFKA_TOPICS_LEDGER: topics.ledger,
+      // The broker's smallest session timeout: a killed instance is noticed in seconds.
+      ACFT_KAFKA_SESSION_TIMEOUT_MS: '6000',
+      ACFT_KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+      ACFT_KAFKA_REBALANCE_TIMEOUT_MS: '10000',
+      ACFT_CLUSTER_ENABLED: 'true',
+      ACFT_CLUSTER_SHORTLIST_INTERVAL_MS: '500',
+      ACFT_SELECTION_B: '6',
+      // Longer than the test: a candidate asked twice would be asked while outstanding or answered.
+      ACFT_SELECTION_LEASE_MS: '900000',
+      ACFT_SCORING_M: '4',
+      ACFT_TRAINING_EPOCHS: '1',
+      ACFT_TRAINING_HOLDOUT_SHARE: '0.25',
+      // Topology, not model quality, is under test: every version is promoted.
+      ACFT_TRAINING_PROMOTION_TOLERANCE: '1',
+      ACFT_TRAINING_COLD_START_FULL_LR: 'true',
+      ACFT_MODEL_STORE_DIR: path.join(dir, 'models'),
+      ACFT_STATE_CHECKPOINT_INTERVAL_MS: '500',
+      ACFT_HTTP_PORT: '0',
+      ACFT_LOG_LEVEL: 'debug',
+    };
+    const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
+    await watcher.subscribe({ topics: [topics.labelingRequests, topics.modelVersions], fromBeginning: true });
+    await watcher.run({
+      eachMessage: ({ topic, message }) => {
+        if (topic === topics.labelingRequests) {
+          const r = parseLabelingRequest(message.value, { numClasses: 2 });
+          if (r.ok) requests.push(r.value);
+        } else {
+          const v = parseModelVersion(message.value);
+          if (v.ok) versions.push(v.value);
+        }
+        return Promise.resolve();
+      },
+    });
+  });
+
+  after(async () => {
+    await sim?.stop();
+    await Promise.all(instances.map((i) => i.stop()));
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  function start(id: string): Instance {
+    const instance = new Instance(id, { ...env, ACFT_STATE_CHECKPOINT_DIR: path.join(dir, id, 'state') });
+    instances.push(instance);
+    return instance;
+  }
+
+  const requestedTwice = () => {
+    const seen = new Map<string, number>();
+    for (const r of requests) seen.set(r.candidateId, (seen.get(r.candidateId) ?? 0) + 1);
+    return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+  };
+
+  it('a second instance joins during scoring: partitions split, no commit for a lost partition, one coordinator', async () => {
+    const a = start('inst-a');
+    await waitFor(
+      'a to own every partition',
+      () => a.candidatePartitions(topics.candidates).length === PARTITIONS,
+    );
+    await waitFor('a to coordinate', () => a.coordinator);
+    sim = await startSimulator({
+      kafka: { brokers: kafka.brokers, clientId: `${name}-sim`, topics },
+      groupId: `${name}-sim`,
+      seed: 3,
+      ratePerSecond: 25,
+      total: 1200,
+      answerDelayMs: 100,
+    });
+    await waitFor(
+      'a to score and ask',
+      () => requests.length >= 3 && a.events('offsets-committed').length > 0,
+    );
+
+    const joinedAt = Date.now();
+    const b = start('inst-b');
+    await waitFor(
+      'both to own candidate partitions',
+      () =>
+        b.candidatePartitions(topics.candidates).length > 0 &&
+        a.candidatePartitions(topics.candidates).length > 0 &&
+        a.events('partitions-assigned').some((l) => l.at > joinedAt),
+    );
+    await waitFor('exactly one coordinator', () => [a, b].filter((i) => i.coordinator).length === 1, 30_000);
+    assert.deepEqual(
+      [...a.candidatePartitions(topics.candidates), ...b.candidatePartitions(topics.candidates)].sort(),
+      Array.from({ length: PARTITIONS }, (_, p) => p),
+      'each candidate partition has one owner',
+    );
+
+    // Let both score and commit a while, then check a's commits after the assignment that took
+    // partitions away from it: none for a partition it no longer owned.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const aJoin = a.events('partitions-assigned').filter((l) => l.at > joinedAt)[0] as LogLine;
+    const aOwned = new Set(aJoin['partitions'] as string[]);
+    const index = a.lines.indexOf(aJoin);
+    const laterCommits = a.lines
+      .slice(index + 1)
+      .filter((l) => l.event === 'offsets-committed')
+      .flatMap((l) => l['offsets'] as { topic: string; partition: number }[]);
+    assert.ok(laterCommits.length > 0, 'a kept committing after the rebalance');
+    for (const c of laterCommits) {
+      assert.ok(aOwned.has(`${c.topic}:${c.partition}`), `a committed ${c.topic}:${c.partition}, not owned`);
+    }
+    assert.deepEqual(requestedTwice(), [], 'no candidate requested twice');
+  });
+
+  it('the coordinator alone writes requests and versions; a version is promoted', async () => {
+    await waitFor('a promoted version', () => versions.some((v) => v.status === 'promoted'), 120_000);
+    const [a, b] = instances as [Instance, Instance];
+    const follower = a.coordinator ? b : a;
+    // The coordinator logs every batch of requests it publishes and every window; a follower none
+    // (while it follows: the roles held since the join).
+    assert.equal(
+      follower.events('requests').filter((l) => l.at > (follower.events('coordinator').at(-1)?.at ?? 0))
+        .length,
+      0,
+    );
+    assert.equal(
+      follower.events('window').filter((l) => l.at > (follower.events('coordinator').at(-1)?.at ?? 0)).length,
+      0,
+    );
+    assert.deepEqual(requestedTwice(), []);
+  });
+
+  it('SIGKILL of the coordinator: the survivor takes over its partitions and the role, and the loop goes on', async () => {
+    const [a, b] = instances as [Instance, Instance];
+    const [killed, survivor] = a.coordinator ? [a, b] : [b, a];
+    const killedAt = Date.now();
+    killed.kill('SIGKILL');
+    await killed.exited;
+    await waitFor(
+      'the survivor to own every partition',
+      () => survivor.candidatePartitions(topics.candidates).length === PARTITIONS,
+      60_000,
+    );
+    await waitFor('the survivor to coordinate', () => survivor.coordinator, 60_000);
+    await waitFor(
+      'new requests, answered, and a new promoted version',
+      () =>
+        requests.some((r) => Date.parse(r.time) > killedAt) &&
+        versions.some((v) => v.status === 'promoted' && Date.parse(v.time) > killedAt),
+      150_000,
+    );
+    const answered = new Set(
+      sim?.stats().answersSent !== undefined ? requests.map((r) => r.candidateId) : [],
+    );
+    assert.ok(answered.size > 0);
+    assert.ok(
+      (sim?.stats().answersSent ?? 0) >= requests.filter((r) => Date.parse(r.time) > killedAt).length,
+    );
+    assert.deepEqual(requestedTwice(), [], 'no candidate requested twice across the takeover');
+    const after = versions.filter((v) => Date.parse(v.time) > killedAt);
+    assert.ok(
+      after.every((v) => versions.filter((w) => w.version === v.version).length === 1),
+      'no version twice',
+    );
+  });
+});
