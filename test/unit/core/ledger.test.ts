@@ -105,7 +105,7 @@ void describe('ledger', () => {
       if (e) applyLabeledEntry(s, e, 5, config);
     }
     const late: LateTrained = new Map();
-    observeWindow(s.labels, { strategy: 'acft-hq', trainedOn: train }, 6, config.labels, late);
+    observeWindow(s.labels, { strategy: 'ACFT(HQ)', trainedOn: train }, 6, config.labels, late);
     assert.equal(s.labels.windowSeq, 1);
     assert.equal(newLabelsSinceWindow(s.labels), 0);
     if (train.includes('x')) {
