@@ -109,6 +109,16 @@ export function capCommits(
 
 const CATCH_UP_POLL_MS = 50;
 
+/**
+ * A ledger write failed (e.g. the brokers are away): the feedback that caused it must be read
+ * again, not dead-lettered as poison. The daemon lets it fail the batch, which kafkajs retries.
+ */
+export class LedgerWriteError extends Error {
+  readonly code = 'LEDGER_WRITE';
+  readonly retryable = true;
+  override readonly name = 'LedgerWriteError';
+}
+
 export class Cluster {
   readonly instanceId: string;
   private election = INITIAL_ELECTION;
@@ -122,6 +132,8 @@ export class Cluster {
   private readonly replayUntil = new Map<number, number>();
   /** Feedback waiting for its candidate, by candidate id: where it came from (earliest). */
   private readonly waiting = new Map<string, SourceRef>();
+  /** Labeled candidates whose ledger entry is still to be written. */
+  private readonly unwritten = new Set<string>();
   private ownedCandidates: number[] = [];
   private kafka?: Kafka;
   private producer?: Producer;
@@ -375,7 +387,20 @@ export class Cluster {
           break;
       }
     }
-    if (changed.size > 0) await this.publishLabeled([...changed]);
+    // Requests seen in the ledger whose lease ended are forgotten (on the clock's tick).
+    if (source === undefined) expireRequests(this.book, now);
+    // Entries not written yet (a failed write) go with the next step: a redelivered feedback
+    // message is a no-op for L, so it would not ask for them again.
+    for (const id of changed) this.unwritten.add(id);
+    if (this.unwritten.size > 0) {
+      const ids = [...this.unwritten];
+      try {
+        await this.publishLabeled(ids);
+      } catch (cause) {
+        throw new LedgerWriteError('labeled candidates not written to the ledger', { cause });
+      }
+      for (const id of ids) this.unwritten.delete(id);
+    }
   }
 
   private async publishLabeled(ids: readonly string[]): Promise<void> {

@@ -99,7 +99,7 @@ import {
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
 import { initBackend } from '../model/backend.js';
-import { Cluster } from './cluster.js';
+import { Cluster, LedgerWriteError } from './cluster.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -531,6 +531,8 @@ export class Daemon {
         await this.cluster?.afterStep(step.effects, source);
       }
     } catch (error) {
+      // Scale-out: a ledger write that failed is retried with the batch, not dead-lettered.
+      if (error instanceof LedgerWriteError) throw error;
       // A message that throws inside processing is poison: dead-lettered, never retried forever.
       this.log.error(
         {

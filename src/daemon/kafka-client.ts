@@ -51,8 +51,11 @@ export const TOPIC_PARTITIONS = {
 const TOPIC_CONFIG: Partial<Record<keyof Config['kafka']['topics'], { name: string; value: string }[]>> = {
   // Shortlists are only worth their latest few seconds.
   coordination: [{ name: 'retention.ms', value: String(3_600_000) }],
-  // One entry per candidate ever requested or labeled: its latest state.
-  ledger: [{ name: 'cleanup.policy', value: 'compact' }],
+  // One entry per candidate ever requested or labeled: its latest state, with its pixels.
+  ledger: [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'max.message.bytes', value: String(4 * 1024 * 1024) },
+  ],
 };
 
 /** Partitions of the ledger topic the daemon creates (it is read in full by every instance). */
