@@ -341,25 +341,35 @@ export class Daemon {
   }
 
   private async checkpoint(): Promise<void> {
-    if (!this.cluster) {
-      const started = performance.now();
-      const snapshot = toSnapshot(
-        {
-          pool: this.state.pool,
-          labels: this.state.labels,
-          offsets: this.offsets,
-          servedVersion: this.served.version,
-        },
-        { encodePayload: encodeStored },
-      );
-      await writeCheckpoint(this.config.state.checkpointDir, snapshot);
-      this.metrics.recordCheckpoint((performance.now() - started) / 1000);
-    }
+    if (this.cluster) return this.commitProcessed(this.cluster);
+    const started = performance.now();
+    const snapshot = toSnapshot(
+      {
+        pool: this.state.pool,
+        labels: this.state.labels,
+        offsets: this.offsets,
+        servedVersion: this.served.version,
+      },
+      { encodePayload: encodeStored },
+    );
+    await writeCheckpoint(this.config.state.checkpointDir, snapshot);
+    this.metrics.recordCheckpoint((performance.now() - started) / 1000);
     this.lastCheckpointAt = Date.now();
-    // Scale-out: a message's effects are durable once processed (labels are in the ledger).
-    const commits = this.cluster
-      ? this.cluster.commits(committable(this.offsets))
-      : committable(this.offsets);
+    const commits = committable(this.offsets);
+    if (commits.length > 0 && this.consumer) {
+      await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
+      this.offsets = markCommitted(this.offsets, commits);
+    }
+  }
+
+  /**
+   * Scale-out writes no checkpoint: the pool and L are rebuilt from the topics, and a message's
+   * effects are durable once it is processed (labels are in the ledger). Commits only partitions
+   * still owned (revoked ones are forgotten at the rebalance).
+   */
+  private async commitProcessed(cluster: Cluster): Promise<void> {
+    this.lastCheckpointAt = Date.now();
+    const commits = cluster.commits(committable(this.offsets));
     if (commits.length > 0 && this.consumer) {
       await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
       this.offsets = markCommitted(this.offsets, commits);
@@ -1031,6 +1041,8 @@ export class Daemon {
           windowStartedAt: new Date(started).toISOString(),
           time: new Date().toISOString(),
         };
+        // Scale-out: only the coordinator writes versions (it may have stepped down while training).
+        if (this.cluster && !this.cluster.isCoordinator) throw new Error('no longer the coordinator');
         this.cluster?.ownVersion(version);
         await this.producer.send({
           topic: config.kafka.topics.modelVersions,
