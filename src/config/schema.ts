@@ -472,8 +472,18 @@ const model = group({
   ),
   storeDir: text(
     './acft-data/models',
-    'Model store: every version with its sha256; shared by all instances.',
+    'Model store: a directory, or s3://bucket/prefix for S3-compatible object storage; every version with its sha256; shared by all instances.',
   ),
+  s3: group({
+    endpoint: optionalText(
+      'Endpoint of an S3-compatible server (MinIO, Ceph RGW...), e.g. http://minio:9000; unset: AWS S3. Credentials come from the AWS SDK chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, profiles, roles).',
+    ),
+    region: text('us-east-1', 'Region of the S3 model store.'),
+    forcePathStyle: bool(
+      false,
+      'Path-style S3 addressing (host/bucket/key), which most S3-compatible servers need.',
+    ),
+  }),
 });
 
 const state = group({

@@ -78,7 +78,9 @@ import {
   type ScoreBatchResult,
 } from '../workers/scoring-service.js';
 import { TrainingService } from '../workers/training-service.js';
-import { ModelStore, loadArtifactFromPath, type ModelArtifact } from '../model/model-store.js';
+import type { ModelArtifact } from '../model/model-store.js';
+import type { ArtifactStore } from '../model/artifact-store.js';
+import { createArtifactStore } from '../model/s3-artifact-store.js';
 import {
   BrokersUnreachableError,
   createKafka,
@@ -142,7 +144,7 @@ export class Daemon {
   private producer!: Producer;
   private scoring!: ScoringService;
   private training!: TrainingService;
-  private store: ModelStore;
+  private store: ArtifactStore;
   private http?: Awaited<ReturnType<typeof startHttpServer>>;
   private windowRunning = false;
   /** Set while a window publishes its version: shutdown waits for it (it is short). */
@@ -166,7 +168,11 @@ export class Daemon {
       deadLetterReasons: DEAD_LETTER_REASONS,
       classes: Array.from({ length: config.limits.numClasses }, (_, i) => String(i)),
     });
-    this.store = new ModelStore(config.model.storeDir);
+    this.store = createArtifactStore(config.model.storeDir, {
+      region: config.model.s3.region,
+      forcePathStyle: config.model.s3.forcePathStyle,
+      ...(config.model.s3.endpoint !== undefined ? { endpoint: config.model.s3.endpoint } : {}),
+    });
     const pool: PoolConfig = {
       maxCandidates: config.pool.maxCandidates,
       maxBytes: config.pool.maxBytes,
@@ -321,7 +327,7 @@ export class Daemon {
     const wanted = promoted.find((m) => m.version === servedVersion) ?? promoted.at(-1);
     if (wanted) {
       try {
-        const loaded = await loadArtifactFromPath(this.store.dirOf(wanted.version));
+        const loaded = await this.store.load(this.store.locationOf(wanted.version));
         const auc = typeof wanted.info.holdoutAuc === 'number' ? wanted.info.holdoutAuc : null;
         await this.serve({
           version: wanted.version,
@@ -828,7 +834,7 @@ export class Daemon {
     // Replaying the topic from its start must not walk the served model back through old versions.
     if (Date.parse(msg.time) <= this.served.publishedAtMs) return;
     try {
-      const loaded = await loadArtifactFromPath(msg.artifact.location, msg.artifact.sha256);
+      const loaded = await this.store.load(msg.artifact.location, msg.artifact.sha256);
       await this.serve({
         version: msg.version,
         artifact: loaded.artifact,
@@ -1037,7 +1043,7 @@ export class Daemon {
             trainPatches: result.trainPatches,
             finalLoss: result.epochLosses.at(-1) ?? null,
           },
-          artifact: { location: stored.dir, sha256: stored.sha256 },
+          artifact: { location: stored.location, sha256: stored.sha256 },
           windowStartedAt: new Date(started).toISOString(),
           time: new Date().toISOString(),
         };
