@@ -1,29 +1,16 @@
 /**
- * The S3 model store against a real S3-compatible server: moto's standalone server (Python,
- * `pip install 'moto[server]'`; `MOTO_SERVER` names its command when `moto_server` is not on the
- * PATH). Versions round-trip with their sha256, are listed once complete, load from the location
+ * The S3 model store against a real S3-compatible server (moto's, see test/support/moto.ts).
+ * Versions round-trip with their sha256, are listed once complete, load from the location
  * another instance published, and a truncated, altered or missing artifact is refused.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { initBackend } from '../../src/model/backend.js';
 import { buildCnn } from '../../src/model/cnn.js';
 import { ModelArtifactError, serializeModel, type ModelArtifact } from '../../src/model/model-store.js';
 import { S3ArtifactStore, createArtifactStore } from '../../src/model/s3-artifact-store.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+import { startMoto, type MotoServer } from '../support/moto.js';
 
 const meta = (version: string, createdAt: string) => ({
   version,
@@ -33,37 +20,14 @@ const meta = (version: string, createdAt: string) => ({
 });
 
 describe('S3 model store on a real S3-compatible server (moto)', { timeout: 120_000 }, () => {
-  let moto: ChildProcess | undefined;
-  let endpoint = '';
+  let moto: MotoServer | undefined;
   let artifact: ModelArtifact;
   const bucket = `acft-test-${process.pid}`;
-  const options = () => ({ endpoint, forcePathStyle: true, region: 'us-east-1' });
+  const options = () => (moto as MotoServer).options;
 
   before(async () => {
-    process.env['AWS_ACCESS_KEY_ID'] ??= 'test';
-    process.env['AWS_SECRET_ACCESS_KEY'] ??= 'test';
-    const port = await freePort();
-    endpoint = `http://127.0.0.1:${port}`;
-    const command = process.env['MOTO_SERVER'] ?? 'moto_server';
-    moto = spawn(command, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-    const failed = new Promise<never>((_, reject) =>
-      moto?.once('error', (e) =>
-        reject(new Error(`cannot start ${command} (pip install 'moto[server]'): ${e.message}`)),
-      ),
-    );
-    const ready = (async () => {
-      for (let i = 0; i < 300; i++) {
-        try {
-          await fetch(endpoint);
-          return;
-        } catch {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
-      throw new Error(`${command} did not answer on ${endpoint}`);
-    })();
-    await Promise.race([ready, failed]);
-    await new S3Client(options()).send(new CreateBucketCommand({ Bucket: bucket }));
+    moto = await startMoto();
+    await moto.createBucket(bucket);
     await initBackend('cpu');
     const model = buildCnn({ height: 28, width: 28, channels: 1, numClasses: 2, seed: 3 });
     artifact = await serializeModel(model);
@@ -71,7 +35,7 @@ describe('S3 model store on a real S3-compatible server (moto)', { timeout: 120_
   });
 
   after(() => {
-    moto?.kill('SIGTERM');
+    moto?.stop();
   });
 
   it('saves, lists and loads versions with their sha256; another instance loads the published location', async () => {
