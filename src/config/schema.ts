@@ -6,6 +6,7 @@
  * it from an environment variable; `options.ts` walks the schema to list them (env var, path,
  * default), and that list generates docs/configuration.md.
  */
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -290,7 +291,11 @@ const kafka = group({
     deadLetter: topic('acft.dead-letter', 'Messages that could not be used, with the reason.'),
     coordination: topic(
       'acft.coordination',
-      'Single-partition topic whose owner is the coordinator instance.',
+      'Single-partition topic whose owner is the coordinator instance; instances publish their shortlists to it (scale-out).',
+    ),
+    ledger: topic(
+      'acft.ledger',
+      'Compacted internal topic keyed by candidate id: labeled samples (with their pixels) and outstanding requests, read in full by every instance (scale-out).',
     ),
   }),
   ssl,
@@ -467,13 +472,43 @@ const model = group({
   ),
   storeDir: text(
     './acft-data/models',
-    'Model store: every version with its sha256; shared by all instances.',
+    'Model store: a directory, or s3://bucket/prefix for S3-compatible object storage; every version with its sha256; shared by all instances.',
   ),
+  s3: group({
+    endpoint: optionalText(
+      'Endpoint of an S3-compatible server (MinIO, Ceph RGW...), e.g. http://minio:9000; unset: AWS S3. Credentials come from the AWS SDK chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, profiles, roles).',
+    ),
+    region: text('us-east-1', 'Region of the S3 model store.'),
+    forcePathStyle: bool(
+      false,
+      'Path-style S3 addressing (host/bucket/key), which most S3-compatible servers need.',
+    ),
+  }),
 });
 
 const state = group({
   checkpointDir: text('./acft-data/state', 'Where checkpoints are written (atomically).'),
   checkpointIntervalMs: ms(30_000, 'Time between checkpoints.'),
+});
+
+const cluster = group({
+  enabled: bool(
+    false,
+    'Scale-out: several instances in one consumer group share the candidate partitions and elect one coordinator through kafka.topics.coordination (see docs/scale-out.md). Off: one instance owns everything.',
+  ),
+  instanceId: text(
+    `${hostname()}-${process.pid}`,
+    'Name of this instance in shortlists and logs; unique among the running instances.',
+    { defaultText: '<hostname>-<pid>' },
+  ),
+  shortlistIntervalMs: ms(
+    1_000,
+    'How often an instance publishes its shortlist (top omega * b) to the coordinator.',
+  ),
+  shortlistMaxAgeMs: ms(
+    15_000,
+    'The coordinator ignores a shortlist older than this (its instance is gone or lagging).',
+  ),
 });
 
 const http = group({
@@ -502,7 +537,20 @@ const backend = choice(
 
 /** The daemon's configuration; parse `{}` for every default. */
 export const configSchema = z
-  .strictObject({ kafka, pool, limits, scoring, selection, training, model, state, http, log, backend })
+  .strictObject({
+    kafka,
+    pool,
+    limits,
+    scoring,
+    selection,
+    training,
+    model,
+    state,
+    cluster,
+    http,
+    log,
+    backend,
+  })
   .superRefine(
     (c, ctx) => {
       if (c.pool.lowWatermark >= c.pool.highWatermark) {
@@ -555,6 +603,7 @@ export type SelectionConfig = Config['selection'];
 export type TrainingConfig = Config['training'];
 export type ModelConfig = Config['model'];
 export type StateConfig = Config['state'];
+export type ClusterConfig = Config['cluster'];
 export type HttpConfig = Config['http'];
 export type LogConfig = Config['log'];
 export type BackendChoice = Config['backend'];

@@ -78,10 +78,13 @@ import {
   type ScoreBatchResult,
 } from '../workers/scoring-service.js';
 import { TrainingService } from '../workers/training-service.js';
-import { ModelStore, loadArtifactFromPath, type ModelArtifact } from '../model/model-store.js';
+import type { ModelArtifact } from '../model/model-store.js';
+import type { ArtifactStore } from '../model/artifact-store.js';
+import { createArtifactStore } from '../model/s3-artifact-store.js';
 import {
   BrokersUnreachableError,
   createKafka,
+  checkCoPartitioned,
   ensureTopics,
   kafkaOptions,
   probeBrokers,
@@ -98,6 +101,7 @@ import {
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
 import { initBackend } from '../model/backend.js';
+import { Cluster, LedgerWriteError } from './cluster.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -140,7 +144,7 @@ export class Daemon {
   private producer!: Producer;
   private scoring!: ScoringService;
   private training!: TrainingService;
-  private store: ModelStore;
+  private store: ArtifactStore;
   private http?: Awaited<ReturnType<typeof startHttpServer>>;
   private windowRunning = false;
   /** Set while a window publishes its version: shutdown waits for it (it is short). */
@@ -155,6 +159,8 @@ export class Daemon {
   private inFlightBatches = 0;
   private requestRound = 0;
   private readonly windowsDone: { version: string; status: string }[] = [];
+  /** Scale-out (cluster.enabled): partitions shared with other instances, one coordinator. */
+  private readonly cluster?: Cluster;
 
   private constructor(private readonly options: DaemonOptions) {
     const { config } = options;
@@ -162,7 +168,11 @@ export class Daemon {
       deadLetterReasons: DEAD_LETTER_REASONS,
       classes: Array.from({ length: config.limits.numClasses }, (_, i) => String(i)),
     });
-    this.store = new ModelStore(config.model.storeDir);
+    this.store = createArtifactStore(config.model.storeDir, {
+      region: config.model.s3.region,
+      forcePathStyle: config.model.s3.forcePathStyle,
+      ...(config.model.s3.endpoint !== undefined ? { endpoint: config.model.s3.endpoint } : {}),
+    });
     const pool: PoolConfig = {
       maxCandidates: config.pool.maxCandidates,
       maxBytes: config.pool.maxBytes,
@@ -180,6 +190,28 @@ export class Daemon {
         pendingTtlMs: config.pool.pendingFeedbackTtlMs,
       },
     };
+    if (config.cluster.enabled) {
+      this.cluster = new Cluster({
+        config,
+        log: options.logger,
+        metrics: this.metrics,
+        host: {
+          state: () => this.state,
+          labelingConfig: this.labelingConfig,
+          servedVersion: () => this.served.version,
+          windowRunning: () => this.windowRunning,
+          onRequested: (id, atMs) => this.requestTimes.set(id, atMs),
+          onStepDown: () => {
+            // A window in flight is abandoned: only a coordinator publishes versions.
+            this.windowGeneration++;
+          },
+          onCoordinator: () => {
+            this.maybeRequest();
+            void this.maybeWindow();
+          },
+        },
+      });
+    }
   }
 
   private get log(): Logger {
@@ -231,7 +263,9 @@ export class Daemon {
       throw new BrokersUnreachableError(config.kafka.brokers, cause);
     });
     this.kafka = createKafka(config.kafka);
-    await ensureTopics(this.kafka, config.kafka.topics);
+    await ensureTopics(this.kafka, config.kafka.topics, { scaleOut: this.cluster !== undefined });
+    if (this.cluster)
+      await checkCoPartitioned(this.kafka, [config.kafka.topics.candidates, config.kafka.topics.feedback]);
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
       idempotent: true,
@@ -239,7 +273,7 @@ export class Daemon {
     });
     await this.producer.connect();
     this.metrics.brokerConnected.set(1);
-    this.metrics.leader.set(1);
+    this.metrics.leader.set(this.cluster ? 0 : 1);
 
     this.subscriptions.add(
       this.scoreQueue$
@@ -252,8 +286,11 @@ export class Daemon {
     );
     this.subscriptions.add(interval(TICK_MS).subscribe(() => void this.tick()));
 
+    // Scale-out: L is read from the ledger before candidates are replayed into the pool.
+    await this.cluster?.start(this.kafka, this.producer);
     await this.startVersionsConsumer();
     await this.startConsumer();
+    await this.cluster?.startCoordination();
     // Candidates restored from a checkpoint are scored with the served version.
     void this.rescoreAll(this.served.version);
     this.log.info(
@@ -265,7 +302,8 @@ export class Daemon {
   // --- state: restore and checkpoint ---
 
   private async restore(): Promise<void> {
-    const snapshot = await readCheckpoint(this.config.state.checkpointDir);
+    // Scale-out rebuilds the pool and L from the topics (docs/scale-out.md), not from a checkpoint.
+    const snapshot = this.cluster ? undefined : await readCheckpoint(this.config.state.checkpointDir);
     let servedVersion: string | null = null;
     if (snapshot !== undefined) {
       const core = fromSnapshot(snapshot, { decodePayload: decodeStored });
@@ -289,7 +327,7 @@ export class Daemon {
     const wanted = promoted.find((m) => m.version === servedVersion) ?? promoted.at(-1);
     if (wanted) {
       try {
-        const loaded = await loadArtifactFromPath(this.store.dirOf(wanted.version));
+        const loaded = await this.store.load(this.store.locationOf(wanted.version));
         const auc = typeof wanted.info.holdoutAuc === 'number' ? wanted.info.holdoutAuc : null;
         await this.serve({
           version: wanted.version,
@@ -309,6 +347,7 @@ export class Daemon {
   }
 
   private async checkpoint(): Promise<void> {
+    if (this.cluster) return this.commitProcessed(this.cluster);
     const started = performance.now();
     const snapshot = toSnapshot(
       {
@@ -329,6 +368,21 @@ export class Daemon {
     }
   }
 
+  /**
+   * Scale-out writes no checkpoint: the pool and L are rebuilt from the topics, and a message's
+   * effects are durable once it is processed (labels are in the ledger). Commits only partitions
+   * still owned (revoked ones are forgotten at the rebalance).
+   */
+  private async commitProcessed(cluster: Cluster): Promise<void> {
+    this.lastCheckpointAt = Date.now();
+    const commits = cluster.commits(committable(this.offsets));
+    if (commits.length > 0 && this.consumer) {
+      await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
+      this.offsets = markCommitted(this.offsets, commits);
+      this.log.debug({ event: 'offsets-committed', offsets: commits }, 'offsets committed');
+    }
+  }
+
   // --- Kafka in ---
 
   private async startConsumer(): Promise<void> {
@@ -340,7 +394,9 @@ export class Daemon {
       rebalanceTimeout: k.rebalanceTimeoutMs,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
+      ...(this.cluster ? { partitionAssigners: [this.cluster.assigner()] } : {}),
     });
+    this.cluster?.useConsumer(this.consumer);
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const owned = Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) =>
         parts.map((partition) => `${topic}:${partition}`),
@@ -357,6 +413,9 @@ export class Daemon {
           })),
         );
       }
+      for (const topic of [k.topics.candidates, k.topics.feedback])
+        this.metrics.ownedPartitions.set({ topic }, e.payload.memberAssignment[topic]?.length ?? 0);
+      this.cluster?.onAssignment(e.payload.memberAssignment);
       this.log.info({ event: 'partitions-assigned', partitions: owned }, 'consumer group joined');
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
@@ -391,9 +450,13 @@ export class Daemon {
     });
     await this.versionsConsumer.run({
       autoCommit: false,
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ partition, message }) => {
         const parsed = parseModelVersion(message.value);
-        if (parsed.ok) await this.onModelVersion(parsed.value);
+        if (parsed.ok) {
+          this.cluster?.onVersion(parsed.value);
+          await this.onModelVersion(parsed.value);
+        }
+        this.cluster?.versionRead(partition, message.offset);
       },
     });
   }
@@ -456,6 +519,7 @@ export class Daemon {
         );
         this.metrics.candidatesIngested.inc();
         await this.handleEffects(step.effects, now);
+        await this.cluster?.afterStep(step.effects, source);
       } else {
         const parsed = parseFeedback(message.value, {
           numClasses: config.limits.numClasses,
@@ -480,8 +544,11 @@ export class Daemon {
           this.pendingSources.set(f.candidateId, source);
         }
         await this.handleEffects(step.effects, now);
+        await this.cluster?.afterStep(step.effects, source);
       }
     } catch (error) {
+      // Scale-out: a ledger write that failed is retried with the batch, not dead-lettered.
+      if (error instanceof LedgerWriteError) throw error;
       // A message that throws inside processing is poison: dead-lettered, never retried forever.
       this.log.error(
         {
@@ -503,6 +570,8 @@ export class Daemon {
     reason: DeadLetterReason,
     error: unknown,
   ): Promise<void> {
+    // Scale-out: a candidate replayed to rebuild a pool was dead-lettered when first read.
+    if (this.cluster?.isReplay(source)) return;
     const dl = createDeadLetter({
       source: { topic: source.topic, partition: source.partition, offset: source.offset, key: message.key },
       reason,
@@ -626,7 +695,13 @@ export class Daemon {
   private publishGauges(): void {
     this.metrics.poolCandidates.set(poolSize(this.state.pool));
     this.metrics.poolBytes.set(poolBytes(this.state.pool));
-    this.metrics.labelingRequestsOutstanding.set(outstandingRequests(this.state.pool).length);
+    this.metrics.labelingRequestsOutstanding.set(
+      this.cluster
+        ? this.cluster.isCoordinator
+          ? this.cluster.outstandingCount()
+          : 0
+        : outstandingRequests(this.state.pool).length,
+    );
   }
 
   // --- scoring ---
@@ -759,7 +834,7 @@ export class Daemon {
     // Replaying the topic from its start must not walk the served model back through old versions.
     if (Date.parse(msg.time) <= this.served.publishedAtMs) return;
     try {
-      const loaded = await loadArtifactFromPath(msg.artifact.location, msg.artifact.sha256);
+      const loaded = await this.store.load(msg.artifact.location, msg.artifact.sha256);
       await this.serve({
         version: msg.version,
         artifact: loaded.artifact,
@@ -779,6 +854,8 @@ export class Daemon {
 
   private maybeRequest(): void {
     if (this.closing || this.windowRunning || !this.producer) return;
+    // Scale-out: the coordinator selects from every instance's shortlist; the others never ask.
+    if (this.cluster) return this.cluster.maybeRequest();
     const b = this.config.selection.b;
     const outstanding = outstandingRequests(this.state.pool).length;
     const need = b - newLabelsSinceWindow(this.state.labels) - outstanding;
@@ -847,6 +924,7 @@ export class Daemon {
 
   private async maybeWindow(): Promise<void> {
     if (this.windowRunning || this.closing) return;
+    if (this.cluster && !this.cluster.isCoordinator) return;
     const trigger = shouldStartWindow(this.state.labels, Date.now(), {
       b: this.config.selection.b,
       maxIntervalMs: this.config.training.windowMaxIntervalMs,
@@ -965,10 +1043,13 @@ export class Daemon {
             trainPatches: result.trainPatches,
             finalLoss: result.epochLosses.at(-1) ?? null,
           },
-          artifact: { location: stored.dir, sha256: stored.sha256 },
+          artifact: { location: stored.location, sha256: stored.sha256 },
           windowStartedAt: new Date(started).toISOString(),
           time: new Date().toISOString(),
         };
+        // Scale-out: only the coordinator writes versions (it may have stepped down while training).
+        if (this.cluster && !this.cluster.isCoordinator) throw new Error('no longer the coordinator');
+        this.cluster?.ownVersion(version);
         await this.producer.send({
           topic: config.kafka.topics.modelVersions,
           messages: [{ key: version, value: encodeModelVersion(message) }],
@@ -1039,6 +1120,7 @@ export class Daemon {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
       await this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
+      await this.cluster?.afterStep([...poolStep.effects, ...labelsStep.effects]);
       this.publishGauges();
       this.applyBackpressure();
       this.maybeRequest();
@@ -1105,6 +1187,7 @@ export class Daemon {
       paused: this.paused,
       scored: [...poolCandidates(this.state.pool)].filter((c) => c.score !== undefined).length,
       httpUrl: this.http?.url ?? null,
+      coordinator: this.cluster ? this.cluster.isCoordinator : true,
     };
   }
 
@@ -1155,6 +1238,7 @@ export class Daemon {
           }
         },
       ],
+      ['cluster', async () => this.cluster?.close()],
       ['consumer', async () => this.consumer?.disconnect()],
       ['versions consumer', async () => this.versionsConsumer?.disconnect()],
       ['producer', async () => this.producer?.disconnect()],

@@ -47,16 +47,78 @@ export const TOPIC_PARTITIONS = {
   coordination: 1,
 } as const;
 
-/** Creates any missing topic of the daemon and waits for their leaders. */
-export async function ensureTopics(kafka: Kafka, topics: Config['kafka']['topics']): Promise<void> {
+/** Topic settings of the topics the daemon creates. */
+const TOPIC_CONFIG: Partial<Record<keyof Config['kafka']['topics'], { name: string; value: string }[]>> = {
+  // Shortlists are only worth their latest few seconds.
+  coordination: [{ name: 'retention.ms', value: String(3_600_000) }],
+  // One entry per candidate ever requested or labeled: its latest state, with its pixels.
+  ledger: [
+    { name: 'cleanup.policy', value: 'compact' },
+    { name: 'max.message.bytes', value: String(4 * 1024 * 1024) },
+  ],
+};
+
+/** Partitions of the ledger topic the daemon creates (it is read in full by every instance). */
+export const LEDGER_PARTITIONS = 3;
+
+/**
+ * Creates any missing topic of the daemon and waits for their leaders; with `scaleOut`, also the
+ * compacted ledger. A topic another instance created meanwhile is fine.
+ */
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: Config['kafka']['topics'],
+  options: { scaleOut?: boolean } = {},
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const missing = (Object.keys(TOPIC_PARTITIONS) as (keyof typeof TOPIC_PARTITIONS)[])
-      .filter((k) => !existing.has(topics[k]))
-      .map((k) => ({ topic: topics[k], numPartitions: TOPIC_PARTITIONS[k], replicationFactor: -1 }));
-    if (missing.length > 0) await admin.createTopics({ topics: missing, waitForLeaders: true });
+    const wanted: [keyof Config['kafka']['topics'], number][] = [
+      ...(Object.entries(TOPIC_PARTITIONS) as [keyof typeof TOPIC_PARTITIONS, number][]),
+      ...(options.scaleOut === true ? [['ledger', LEDGER_PARTITIONS] as ['ledger', number]] : []),
+    ];
+    const missing = wanted
+      .filter(([k]) => !existing.has(topics[k]))
+      .map(([k, numPartitions]) => ({
+        topic: topics[k],
+        numPartitions,
+        replicationFactor: -1,
+        ...(TOPIC_CONFIG[k] ? { configEntries: TOPIC_CONFIG[k] } : {}),
+      }));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing, waitForLeaders: true }).catch((error: unknown) => {
+        // Two instances starting together both see the topic missing; one of them wins.
+        if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Thrown at start when candidates and feedback are not co-partitioned (scale-out needs it). */
+export class TopicLayoutError extends Error {
+  readonly code = 'TOPIC_LAYOUT';
+  readonly retryable = false;
+  override readonly name = 'TopicLayoutError';
+}
+
+/**
+ * Scale-out routes a candidate and its feedback to the same instance by partition number: both
+ * topics must have the same number of partitions (and be keyed by candidate id).
+ */
+export async function checkCoPartitioned(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...topics] });
+    const counts = meta.map((t) => `${t.name}: ${t.partitions.length}`);
+    if (new Set(meta.map((t) => t.partitions.length)).size > 1) {
+      throw new TopicLayoutError(
+        `scale-out needs the same number of partitions on ${topics.join(' and ')} (${counts.join(', ')}): add partitions to the smaller one`,
+      );
+    }
   } finally {
     await admin.disconnect();
   }

@@ -11,3 +11,4 @@ export * from './feedback.js';
 export * from './labeling-request.js';
 export * from './model-version.js';
 export * from './dead-letter.js';
+export * from './internal.js';

@@ -42,6 +42,8 @@ export const METRIC_NAMES = [
   'acft_consumer_lag',
   'acft_backend_info',
   'acft_leader',
+  'acft_owned_partitions',
+  'acft_coordinator_shortlists',
   'acft_broker_connected',
   'acft_checkpoint_seconds',
   'acft_last_checkpoint_timestamp_seconds',
@@ -146,6 +148,10 @@ export interface AcftMetrics {
   readonly backendInfo: Gauge<'backend'>;
   /** `acft_leader`: 1 while this instance is the coordinator (selection, windows, versions). */
   readonly leader: Gauge;
+  /** `acft_owned_partitions{topic}`: partitions of the topic this instance consumes in its group. */
+  readonly ownedPartitions: Gauge<'topic'>;
+  /** `acft_coordinator_shortlists`: on the coordinator, instances whose fresh shortlist it holds (scale-out). */
+  readonly coordinatorShortlists: Gauge;
   /** `acft_broker_connected`: 1 while the Kafka clients are connected, else 0. */
   readonly brokerConnected: Gauge;
   /** `acft_checkpoint_seconds`: time to write a checkpoint (temp file, fsync, rename). */
@@ -284,6 +290,15 @@ export function createMetrics(
     ),
     backendInfo: gauge('acft_backend_info', '1 for the tfjs backend in use.', ['backend']),
     leader: gauge('acft_leader', '1 while this instance coordinates selection, windows and versions.'),
+    ownedPartitions: gauge(
+      'acft_owned_partitions',
+      'Partitions of the topic this instance consumes in its consumer group.',
+      ['topic'],
+    ),
+    coordinatorShortlists: gauge(
+      'acft_coordinator_shortlists',
+      'On the coordinator: instances whose fresh shortlist it holds (scale-out; 0 elsewhere).',
+    ),
     brokerConnected: gauge('acft_broker_connected', '1 while the Kafka clients are connected, else 0.'),
     checkpointDuration: histogram(
       'acft_checkpoint_seconds',

@@ -51,6 +51,8 @@ function sampleUpdate(metrics: AcftMetrics): void {
   metrics.consumerLag.set({ topic: 'candidates', partition: '0' }, 12);
   metrics.useBackend('wasm');
   metrics.leader.set(1);
+  metrics.ownedPartitions.set({ topic: 'candidates' }, 2);
+  metrics.coordinatorShortlists.set(2);
   metrics.brokerConnected.set(1);
   metrics.recordCheckpoint(0.02, new Date(1_700_000_000_000));
 }

@@ -1,0 +1,31 @@
+/**
+ * Co-partitioned assignment (scale-out): partition p of every subscribed topic goes to the same
+ * member. Candidates and feedback are both keyed by candidate id with the same partitioner, so
+ * with equal partition counts the instance that pools a candidate also receives its feedback.
+ */
+
+/** Partitions per member per topic: `{ [memberId]: { [topic]: partitions } }`. */
+export type Assignment = Record<string, Record<string, number[]>>;
+
+/**
+ * Assigns partition p of every topic to the (p mod n)-th member in sorted id order (every member
+ * appears, possibly with nothing). Deterministic: every member computes the same assignment.
+ */
+export function coPartitionedAssignment(
+  memberIds: readonly string[],
+  partitionsByTopic: Readonly<Record<string, readonly number[]>>,
+): Assignment {
+  const members = [...new Set(memberIds)].sort();
+  const out: Assignment = {};
+  for (const m of members) out[m] = {};
+  if (members.length === 0) return out;
+  for (const [topic, partitions] of Object.entries(partitionsByTopic)) {
+    for (const p of [...partitions].sort((a, b) => a - b)) {
+      const member = members[p % members.length] as string;
+      const mine = (out[member] as Record<string, number[]>)[topic] ?? [];
+      mine.push(p);
+      (out[member] as Record<string, number[]>)[topic] = mine;
+    }
+  }
+  return out;
+}

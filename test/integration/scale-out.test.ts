@@ -1,0 +1,404 @@
+/**
+ * Scale-out on a real broker: `acft run` instances as child processes of the CLI, in one consumer
+ * group, with the hospital simulator on the other side of the topics.
+ *
+ * 1. One instance runs and scores; a second joins the group during scoring (issue 5, fault test
+ *    7): both get candidate partitions, the first commits nothing for partitions it lost, and
+ *    exactly one instance coordinates.
+ * 2. Labeling requests and a promoted version appear, written by the coordinator only.
+ * 3. The coordinator is killed (SIGKILL): the survivor takes over its partitions and the coordinator
+ *    role, and the loop goes on (new requests answered, a new promoted version).
+ * The scenario runs with the versions in a shared directory, then in S3-compatible storage.
+ * Throughout: no candidate is requested twice (the lease outlasts the test, and every request is
+ * answered, so a second request would be a request while one is outstanding or after its answer).
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  parseLabelingRequest,
+  parseModelVersion,
+  type LabelingRequestMessage,
+  type ModelVersionMessage,
+} from '../../src/messages/index.js';
+import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
+import { uniqueTopic, useKafka } from '../support/kafka.js';
+import { startMoto, type MotoServer } from '../support/moto.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PARTITIONS = 2;
+
+const kafka = useKafka();
+
+interface LogLine {
+  event?: string;
+  msg?: string;
+  level?: number;
+  at: number;
+  [key: string]: unknown;
+}
+
+/** The environment without ACFT_* variables (the daemon refuses unknown ones, e.g. ACFT_TEST_LOG). */
+function withoutAcftVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('ACFT_')));
+}
+
+/** A running `acft run` child process and its JSON log lines. */
+class Instance {
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly id: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run'], {
+      cwd: ROOT,
+      env: { ...withoutAcftVariables(process.env), ...env, ACFT_CLUSTER_INSTANCE_ID: id },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const read = (stream: NodeJS.ReadableStream) =>
+      createInterface({ input: stream }).on('line', (line) => {
+        if (process.env['ACFT_TEST_LOG']) process.stderr.write(`[${id}] ${line}\n`);
+        try {
+          this.lines.push({ ...(JSON.parse(line) as object), at: Date.now() });
+        } catch {
+          this.lines.push({ msg: line, at: Date.now() });
+        }
+      });
+    read(this.child.stdout as NodeJS.ReadableStream);
+    read(this.child.stderr as NodeJS.ReadableStream);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  events(event: string): LogLine[] {
+    return this.lines.filter((l) => l.event === event);
+  }
+
+  /** Candidate partitions of the latest assignment. */
+  candidatePartitions(topic: string): number[] {
+    const last = this.events('partitions-assigned').at(-1);
+    const owned = (last?.['partitions'] as string[] | undefined) ?? [];
+    return owned.filter((tp) => tp.startsWith(`${topic}:`)).map((tp) => Number(tp.slice(topic.length + 1)));
+  }
+
+  /** Coordinates per its latest role change. */
+  get coordinator(): boolean {
+    return this.events('coordinator').at(-1)?.['role'] === 'gained';
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), 20_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Creates the topics, then waits until every partition has a leader. (kafkajs' own
+ * `waitForLeaders` gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers at first.)
+ */
+async function createTopicsPatiently(
+  topics: { topic: string; numPartitions: number; configEntries?: { name: string; value: string }[] }[],
+): Promise<void> {
+  const admin = await kafka.admin();
+  await admin.createTopics({
+    waitForLeaders: false,
+    topics: topics.map((t) => ({ ...t, replicationFactor: 1 })),
+  });
+  await waitFor(
+    'the topics to have leaders',
+    async () => {
+      try {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+        return meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+  );
+}
+
+async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The scenario, with versions in a shared directory or in S3-compatible storage (moto). */
+function scaleOutSuite(store: 'directory' | 's3'): void {
+  describe(`acft run scaled out on a real broker (model store: ${store})`, { timeout: 300_000 }, () => {
+    const name = uniqueTopic('scale');
+    const topics = {
+      candidates: `${name}.candidates`,
+      feedback: `${name}.feedback`,
+      labelingRequests: `${name}.requests`,
+      modelVersions: `${name}.versions`,
+      deadLetter: `${name}.dead`,
+      coordination: `${name}.coord`,
+      ledger: `${name}.ledger`,
+    };
+    const requests: LabelingRequestMessage[] = [];
+    const versions: ModelVersionMessage[] = [];
+    const instances: Instance[] = [];
+    let sim: Simulator | undefined;
+    let moto: MotoServer | undefined;
+    let dir = '';
+    let env: Record<string, string> = {};
+
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'acft-scale-'));
+      await createTopicsPatiently([
+        { topic: topics.candidates, numPartitions: PARTITIONS },
+        { topic: topics.feedback, numPartitions: PARTITIONS },
+        { topic: topics.labelingRequests, numPartitions: 1 },
+        { topic: topics.modelVersions, numPartitions: 1 },
+        { topic: topics.deadLetter, numPartitions: 1 },
+        { topic: topics.coordination, numPartitions: 1 },
+        {
+          topic: topics.ledger,
+          numPartitions: PARTITIONS,
+          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        },
+      ]);
+      env = {
+        ACFT_KAFKA_BROKERS: kafka.brokers.join(','),
+        ACFT_KAFKA_GROUP_ID: `${name}-group`,
+        ACFT_KAFKA_CLIENT_ID: name,
+        ACFT_KAFKA_TOPICS_CANDIDATES: topics.candidates,
+        ACFT_KAFKA_TOPICS_FEEDBACK: topics.feedback,
+        ACFT_KAFKA_TOPICS_LABELING_REQUESTS: topics.labelingRequests,
+        ACFT_KAFKA_TOPICS_MODEL_VERSIONS: topics.modelVersions,
+        ACFT_KAFKA_TOPICS_DEAD_LETTER: topics.deadLetter,
+        ACFT_KAFKA_TOPICS_COORDINATION: topics.coordination,
+        ACFT_KAFKA_TOPICS_LEDGER: topics.ledger,
+        // The broker's smallest session timeout: a killed instance is noticed in seconds.
+        ACFT_KAFKA_SESSION_TIMEOUT_MS: '6000',
+        ACFT_KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+        ACFT_KAFKA_REBALANCE_TIMEOUT_MS: '10000',
+        ACFT_CLUSTER_ENABLED: 'true',
+        ACFT_CLUSTER_SHORTLIST_INTERVAL_MS: '500',
+        ACFT_SELECTION_B: '6',
+        // Longer than the test: a candidate asked twice would be asked while outstanding or answered.
+        ACFT_SELECTION_LEASE_MS: '900000',
+        ACFT_SCORING_M: '4',
+        ACFT_TRAINING_EPOCHS: '1',
+        ACFT_TRAINING_HOLDOUT_SHARE: '0.25',
+        // Topology, not model quality, is under test: every version is promoted.
+        ACFT_TRAINING_PROMOTION_TOLERANCE: '1',
+        ACFT_TRAINING_COLD_START_FULL_LR: 'true',
+        ACFT_MODEL_STORE_DIR: path.join(dir, 'models'),
+        ...(await s3Store()),
+        ACFT_STATE_CHECKPOINT_INTERVAL_MS: '500',
+        ACFT_HTTP_PORT: '0',
+        ACFT_LOG_LEVEL: 'debug',
+      };
+      const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
+      await watcher.subscribe({
+        topics: [topics.labelingRequests, topics.modelVersions],
+        fromBeginning: true,
+      });
+      await watcher.run({
+        eachMessage: ({ topic, message }) => {
+          if (topic === topics.labelingRequests) {
+            const r = parseLabelingRequest(message.value, { numClasses: 2 });
+            if (r.ok) requests.push(r.value);
+          } else {
+            const v = parseModelVersion(message.value);
+            if (v.ok) versions.push(v.value);
+          }
+          return Promise.resolve();
+        },
+      });
+    });
+
+    /** Options of an S3 model store on a fresh moto server and bucket (none for a directory). */
+    async function s3Store(): Promise<Record<string, string>> {
+      if (store !== 's3') return {};
+      moto = await startMoto();
+      await moto.createBucket('acft-models');
+      return {
+        ACFT_MODEL_STORE_DIR: 's3://acft-models/versions',
+        ACFT_MODEL_S3_ENDPOINT: moto.endpoint,
+        ACFT_MODEL_S3_FORCE_PATH_STYLE: 'true',
+        AWS_ACCESS_KEY_ID: process.env['AWS_ACCESS_KEY_ID'] ?? 'test',
+        AWS_SECRET_ACCESS_KEY: process.env['AWS_SECRET_ACCESS_KEY'] ?? 'test',
+      };
+    }
+
+    after(async () => {
+      await sim?.stop();
+      await Promise.all(instances.map((i) => i.stop()));
+      moto?.stop();
+      if (dir !== '') await rm(dir, { recursive: true, force: true });
+    });
+
+    function start(id: string): Instance {
+      const instance = new Instance(id, { ...env, ACFT_STATE_CHECKPOINT_DIR: path.join(dir, id, 'state') });
+      instances.push(instance);
+      return instance;
+    }
+
+    const requestedTwice = () => {
+      const seen = new Map<string, number>();
+      for (const r of requests) seen.set(r.candidateId, (seen.get(r.candidateId) ?? 0) + 1);
+      return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+    };
+
+    it('a second instance joins during scoring: partitions split, no commit for a lost partition, one coordinator', async () => {
+      const a = start('inst-a');
+      await waitFor(
+        'a to own every partition',
+        () => a.candidatePartitions(topics.candidates).length === PARTITIONS,
+      );
+      await waitFor('a to coordinate', () => a.coordinator);
+      sim = await startSimulator({
+        kafka: { brokers: kafka.brokers, clientId: `${name}-sim`, topics },
+        groupId: `${name}-sim`,
+        seed: 3,
+        ratePerSecond: 25,
+        total: 1200,
+        answerDelayMs: 100,
+      });
+      await waitFor(
+        'a to score and ask',
+        () => requests.length >= 3 && a.events('offsets-committed').length > 0,
+      );
+
+      const joinedAt = Date.now();
+      const b = start('inst-b');
+      await waitFor(
+        'both to own candidate partitions',
+        () =>
+          b.candidatePartitions(topics.candidates).length > 0 &&
+          a.candidatePartitions(topics.candidates).length > 0 &&
+          a.events('partitions-assigned').some((l) => l.at > joinedAt),
+      );
+      await waitFor(
+        'exactly one coordinator',
+        () => [a, b].filter((i) => i.coordinator).length === 1,
+        30_000,
+      );
+      assert.deepEqual(
+        [...a.candidatePartitions(topics.candidates), ...b.candidatePartitions(topics.candidates)].sort(),
+        Array.from({ length: PARTITIONS }, (_, p) => p),
+        'each candidate partition has one owner',
+      );
+
+      // Let both score and commit a while, then check a's commits after the assignment that took
+      // partitions away from it: none for a partition it no longer owned.
+      await new Promise((r) => setTimeout(r, 3_000));
+      const aJoin = a.events('partitions-assigned').filter((l) => l.at > joinedAt)[0] as LogLine;
+      const aOwned = new Set(aJoin['partitions'] as string[]);
+      const index = a.lines.indexOf(aJoin);
+      const laterCommits = a.lines
+        .slice(index + 1)
+        .filter((l) => l.event === 'offsets-committed')
+        .flatMap((l) => l['offsets'] as { topic: string; partition: number }[]);
+      assert.ok(laterCommits.length > 0, 'a kept committing after the rebalance');
+      for (const c of laterCommits) {
+        assert.ok(
+          aOwned.has(`${c.topic}:${c.partition}`),
+          `a committed ${c.topic}:${c.partition}, not owned`,
+        );
+      }
+      assert.deepEqual(requestedTwice(), [], 'no candidate requested twice');
+    });
+
+    it('the coordinator alone writes requests and versions; a version is promoted and served by all', async () => {
+      await waitFor('a promoted version', () => versions.some((v) => v.status === 'promoted'), 120_000);
+      const location = versions.find((v) => v.status === 'promoted')?.artifact.location ?? '';
+      assert.equal(location.startsWith('s3://'), store === 's3', `artifact at ${location}`);
+      const [a, b] = instances as [Instance, Instance];
+      const follower = a.coordinator ? b : a;
+      // The coordinator logs every batch of requests it publishes and every window; a follower none
+      // (while it follows: since its latest role change, or since it started).
+      const since = follower.events('coordinator').at(-1)?.at ?? 0;
+      assert.equal(follower.events('requests').filter((l) => l.at > since).length, 0);
+      assert.equal(follower.events('window').filter((l) => l.at > since).length, 0);
+      await waitFor('the follower to serve the newest promoted version', () => {
+        const newest = versions.filter((v) => v.status === 'promoted').at(-1)?.version;
+        return follower.events('serving').at(-1)?.['version'] === newest;
+      });
+      assert.deepEqual(requestedTwice(), []);
+    });
+
+    it('SIGKILL of the coordinator: the survivor takes over its partitions and the role, and the loop goes on', async () => {
+      const [a, b] = instances as [Instance, Instance];
+      const [killed, survivor] = a.coordinator ? [a, b] : [b, a];
+      const killedAt = Date.now();
+      killed.kill('SIGKILL');
+      await killed.exited;
+      await waitFor(
+        'the survivor to own every partition',
+        () => survivor.candidatePartitions(topics.candidates).length === PARTITIONS,
+        60_000,
+      );
+      await waitFor('the survivor to coordinate', () => survivor.coordinator, 60_000);
+      // New requests, answered (the simulator answers them as feedback to their owner, now the
+      // survivor), and trained on in a version promoted after the kill.
+      const askedAfter = () =>
+        new Set(requests.filter((r) => Date.parse(r.time) > killedAt).map((r) => r.candidateId));
+      await waitFor(
+        'a version promoted after the kill that trained on candidates asked after it',
+        () => {
+          const asked = askedAfter();
+          return versions.some(
+            (v) =>
+              v.status === 'promoted' &&
+              Date.parse(v.time) > killedAt &&
+              v.trainedOn.some((id) => asked.has(id)),
+          );
+        },
+        150_000,
+      );
+      assert.deepEqual(requestedTwice(), [], 'no candidate requested twice across the takeover');
+      assert.equal(
+        new Set(versions.map((v) => v.version)).size,
+        versions.length,
+        'no version published twice',
+      );
+
+      // One coordinator at a time: the roles' intervals (from the instances' logs) never overlap.
+      const intervals = [a, b].flatMap((i) => {
+        const out: [number, number][] = [];
+        let from: number | null = null;
+        for (const l of i.events('coordinator')) {
+          const t = Date.parse(String(l['time']));
+          if (l['role'] === 'gained') from = t;
+          else if (from !== null) {
+            out.push([from, t]);
+            from = null;
+          }
+        }
+        if (from !== null) out.push([from, i === killed ? killedAt : Infinity]);
+        return out.map(([s, e]) => ({ who: i.id, s, e }));
+      });
+      for (const x of intervals)
+        for (const y of intervals)
+          if (x.who !== y.who)
+            assert.ok(x.e <= y.s || y.e <= x.s, `${x.who} and ${y.who} coordinated at once`);
+    });
+  });
+}
+
+scaleOutSuite('directory');
+scaleOutSuite('s3');

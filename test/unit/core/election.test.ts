@@ -1,0 +1,86 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import {
+  INITIAL_ELECTION,
+  electionReducer,
+  type ElectionEvent,
+  type ElectionState,
+} from '../../../src/core/election.js';
+
+function run(events: readonly ElectionEvent[], state: ElectionState = INITIAL_ELECTION) {
+  const effects = [];
+  for (const e of events) {
+    const step = electionReducer(state, e);
+    state = step.state;
+    effects.push(...step.effects);
+  }
+  return { state, effects };
+}
+
+void describe('election', () => {
+  void it('coordinates only once caught up for the current term', () => {
+    const { state, effects } = run([{ type: 'assigned', owns: true }]);
+    assert.equal(state.coordinator, false);
+    assert.deepEqual(effects, [{ type: 'catch-up-needed', term: 1 }]);
+    const after = run([{ type: 'caught-up', term: 1 }], state);
+    assert.equal(after.state.coordinator, true);
+    assert.deepEqual(after.effects, [{ type: 'became-coordinator', term: 1 }]);
+  });
+
+  void it('steps down at the start of a rebalance, and a catch-up of an older term is ignored', () => {
+    const { state, effects } = run([
+      { type: 'assigned', owns: true },
+      { type: 'caught-up', term: 1 },
+      { type: 'rebalancing' },
+      { type: 'assigned', owns: true },
+      { type: 'caught-up', term: 1 },
+    ]);
+    assert.equal(state.coordinator, false);
+    assert.equal(state.term, 2);
+    assert.deepEqual(
+      effects.map((e) => e.type),
+      ['catch-up-needed', 'became-coordinator', 'stepped-down', 'catch-up-needed'],
+    );
+  });
+
+  void it('an assignment without the partition, or a stop, makes a follower', () => {
+    for (const last of [{ type: 'assigned', owns: false }, { type: 'stopped' }] as ElectionEvent[]) {
+      const { state, effects } = run([
+        { type: 'assigned', owns: true },
+        { type: 'caught-up', term: 1 },
+        last,
+      ]);
+      assert.equal(state.coordinator, false);
+      assert.equal(effects.at(-1)?.type, 'stepped-down');
+    }
+  });
+
+  void it('coordinates exactly when it owns the partition and caught up for the latest term', () => {
+    const event = fc.oneof(
+      fc.constant<ElectionEvent>({ type: 'rebalancing' }),
+      fc.constant<ElectionEvent>({ type: 'stopped' }),
+      fc.boolean().map<ElectionEvent>((owns) => ({ type: 'assigned', owns })),
+      fc.integer({ min: 0, max: 5 }).map<ElectionEvent>((term) => ({ type: 'caught-up', term })),
+    );
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 40 }), (events) => {
+        let state = INITIAL_ELECTION;
+        let caughtUpTerm = -1;
+        let gained = 0;
+        let lost = 0;
+        for (const e of events) {
+          const step = electionReducer(state, e);
+          if (e.type === 'caught-up' && e.term === state.term) caughtUpTerm = e.term;
+          if (e.type === 'assigned' && e.owns && !state.owns) caughtUpTerm = -1;
+          state = step.state;
+          gained += step.effects.filter((x) => x.type === 'became-coordinator').length;
+          lost += step.effects.filter((x) => x.type === 'stepped-down').length;
+          assert.equal(state.coordinator, state.owns && caughtUpTerm === state.term);
+          // Roles alternate: never two gains without a loss between them.
+          assert.ok(gained - lost === (state.coordinator ? 1 : 0));
+        }
+      }),
+    );
+  });
+});
