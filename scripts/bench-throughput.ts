@@ -29,7 +29,7 @@ import { DEFAULT_M0_PATH } from '../src/config/index.js';
 import { loadFashionMnist } from '../src/data/image-set.js';
 import { buildTask } from '../src/data/task.js';
 import { acquireBroker } from '../src/kafka/broker-source.js';
-import type { BackendRequest } from '../src/model/backend.js';
+import { initBackend, type BackendRequest } from '../src/model/backend.js';
 import type { FineTuneDepth } from '../src/model/fine-tune-depth.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
@@ -338,6 +338,8 @@ async function main(): Promise<number> {
     const set = await loadFashionMnist();
     const task = buildTask(set, { ...DEFAULT_TASK_SPEC, seed: options.seed });
     const request = scoreRequest(options.m, options.seed);
+    // The main thread makes the two versions (v2 is fine-tuned here).
+    await initBackend(options.rescoreBackend);
     progress(`making v1 (M0 re-headed) and v2 (fine-tuned at depth ${options.depth})`);
     const models = await makeModels(task, DEFAULT_M0_PATH, options.depth, options.m, options.seed);
     results.models = {
