@@ -460,7 +460,7 @@ const training = group({
   classBalanced: bool(false, 'Class-balanced loss in every window.'),
   fineTuneDepth: wordOrInt(
     'all',
-    "Weight layers fine-tuned, counted from the output (1: the head only); the layers below stay M0's, and pooled patches' features at that cut are cached so a new version rescores cheaply. 'all' trains every layer.",
+    "Weight layers fine-tuned, from the output (1: the head); the rest stay M0's, their features cached for cheap rescoring. 'all': every layer.",
   ),
   seed: int(1, 'Seed of the batch order and replay sampling.', { min: 0 }),
   windowMaxIntervalMs: ms(
