@@ -18,7 +18,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka, Producer } from 'kafkajs';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { resolveConfig, type BackendChoice, type Config } from '../../src/config/index.js';
+import { resolveConfig, type BackendChoice, type Config, type ConfigInput } from '../../src/config/index.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { initialModel } from '../../src/daemon/initial-model.js';
 import type { Task } from '../../src/data/task.js';
@@ -67,6 +67,8 @@ export interface BenchOptions {
   windowPool: number;
   answerDelayMs: number;
   backend: BackendChoice;
+  /** Extra daemon settings of every phase (e.g. the fine-tuning depth, the scoring workers). */
+  daemon?: { scoring?: ConfigInput['scoring']; training?: ConfigInput['training'] };
   backlog: boolean;
   /** Candidates sent one at a time into the full pool (0: none). */
   probe: number;
@@ -119,6 +121,7 @@ function daemonConfig(
   phase: string,
   pool: { maxCandidates: number; maxBytes: number },
   b: number,
+  training: ConfigInput['training'] = {},
 ): Config {
   const name = `${ctx.runId}-${phase}`;
   const topic = (t: string) => `${name}.${t}`;
@@ -141,7 +144,8 @@ function daemonConfig(
       },
       pool,
       selection: { b, seed: ctx.options.seed },
-      training: { seed: ctx.options.seed },
+      scoring: { ...ctx.options.daemon?.scoring },
+      training: { ...ctx.options.daemon?.training, ...training, seed: ctx.options.seed },
       model: { storeDir: path.join(ctx.workDir, phase, 'models') },
       state: { checkpointDir: path.join(ctx.workDir, phase, 'state') },
       http: { port: 0 },
@@ -1072,15 +1076,28 @@ export interface WindowsPhaseReport {
   method: string;
 }
 
-export async function windowsPhase(ctx: BenchContext): Promise<WindowsPhaseReport> {
+/**
+ * Times `options.windows` fine-tuning windows. `variant` runs it again under another phase name
+ * (its own topics, group and directories) with other training settings, e.g. another strategy.
+ */
+export async function windowsPhase(
+  ctx: BenchContext,
+  variant: { phase: string; training: ConfigInput['training'] } = { phase: 'windows', training: {} },
+): Promise<WindowsPhaseReport> {
   const { options } = ctx;
-  const phase = 'windows';
+  const phase = variant.phase;
   const mark = ctx.cleanups.size;
   try {
     const poolSize = options.windowPool;
-    const config = daemonConfig(ctx, phase, { maxCandidates: poolSize, maxBytes: 256 << 20 }, options.b);
+    const config = daemonConfig(
+      ctx,
+      phase,
+      { maxCandidates: poolSize, maxBytes: 256 << 20 },
+      options.b,
+      variant.training,
+    );
     ctx.progress(
-      `[windows] starting a daemon (pool ${poolSize}, b ${options.b}, strategy ${config.training.strategy}, ${config.training.epochs} epochs)`,
+      `[${phase}] starting a daemon (pool ${poolSize}, b ${options.b}, strategy ${config.training.strategy}, ${config.training.epochs} epochs)`,
     );
     const run = await startDaemon(ctx, phase, config, poolSize);
     const backend = await backendOf(run.daemon);
@@ -1111,7 +1128,7 @@ export async function windowsPhase(ctx: BenchContext): Promise<WindowsPhaseRepor
     });
 
     ctx.progress(
-      `[windows] streaming ${poolSize} candidates; the simulator answers each request after ${options.answerDelayMs} ms`,
+      `[${phase}] streaming ${poolSize} candidates; the simulator answers each request after ${options.answerDelayMs} ms`,
     );
     const sim = await startSimulator({
       kafka: { brokers: ctx.brokers, clientId: `${ctx.runId}-${phase}-sim`, topics },
@@ -1122,7 +1139,7 @@ export async function windowsPhase(ctx: BenchContext): Promise<WindowsPhaseRepor
       total: poolSize,
       answerDelayMs: options.answerDelayMs,
       evaluate: false,
-      log: (line) => ctx.progress(`[windows] simulator: ${line}`),
+      log: (line) => ctx.progress(`[${phase}] simulator: ${line}`),
     });
     ctx.cleanups.add('stopping the windows simulator', () => sim.stop());
     await waitUntil(

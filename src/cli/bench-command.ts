@@ -4,10 +4,18 @@ import { Command, Option } from 'commander';
 import { parseStrategy, type StrategyCode } from '../core/strategies.js';
 import { PAPER_POLYP_SPEC, UPRIGHT_SPEC, type AugmentationSpec } from '../core/patches.js';
 import { DEFAULT_FINE_TUNE, type OptimizerName } from '../model/fine-tune.js';
+import type { FineTuneDepth } from '../model/fine-tune-depth.js';
 import { parseBackendRequest } from '../model/backend.js';
 import { parseCriterion, POLICIES } from '../bench/policy.js';
 import { runBench, type BenchOptions } from '../bench/run-bench.js';
-import { choiceOption, intListOption, intOption, listOption, numberOption } from './options.js';
+import {
+  choiceOption,
+  fineTuneDepthOption,
+  intListOption,
+  intOption,
+  listOption,
+  numberOption,
+} from './options.js';
 import { DEFAULT_M0_DIR } from './paths.js';
 
 const AUGMENTATIONS: Record<string, AugmentationSpec> = { upright: UPRIGHT_SPEC, paper: PAPER_POLYP_SPEC };
@@ -39,6 +47,7 @@ interface BenchFlags {
   epochs: number;
   batchSize: number;
   gamma: number;
+  fineTuneDepth: FineTuneDepth;
   m0: string;
   quick?: boolean;
   progress: boolean;
@@ -146,6 +155,12 @@ export function benchCommand(): Command {
       numberOption('--gamma', 0, 1),
       DEFAULT_FINE_TUNE.gamma,
     )
+    .option(
+      '--fine-tune-depth <n>',
+      "weight layers fine-tuned, from the output ('all', or 1 = the head only); the rest stay frozen",
+      fineTuneDepthOption,
+      DEFAULT_FINE_TUNE.depth,
+    )
     .option('--m0 <dir>', 'pre-trained model M0 (tfjs LayersModel directory)', DEFAULT_M0_DIR)
     .option('--quick', `preset that finishes in minutes: ${JSON.stringify(QUICK)} (explicit flags still win)`)
     .option('--no-progress', 'no progress bar')
@@ -191,6 +206,7 @@ export function benchCommand(): Command {
           epochs: flags.epochs,
           batchSize: flags.batchSize,
           classBalanced: false,
+          depth: flags.fineTuneDepth,
         },
         m0Dir: path.resolve(flags.m0),
         backend: parseBackendRequest(flags.backend),

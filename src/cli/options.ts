@@ -1,5 +1,6 @@
 /** Parsers for CLI option values: each rejects a bad value with one sentence naming the option. */
 import { InvalidArgumentError } from 'commander';
+import type { FineTuneDepth } from '../model/fine-tune-depth.js';
 
 export function intOption(name: string, min = 0) {
   return (value: string): number => {
@@ -57,4 +58,14 @@ export function choiceOption<T extends string>(name: string, choices: readonly T
     }
     return value as T;
   };
+}
+
+/** `--fine-tune-depth`: 'all' or a positive integer (weight layers trained, from the output). */
+export function fineTuneDepthOption(value: string): FineTuneDepth {
+  if (value.trim() === 'all') return 'all';
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`--fine-tune-depth must be 'all' or an integer >= 1, got '${value}'.`);
+  }
+  return n;
 }

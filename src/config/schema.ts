@@ -138,6 +138,21 @@ function choice<const T extends readonly [string, ...string[]]>(
 
 const nonBlank = z.string().trim().min(1);
 
+/** `word` or a positive integer; an environment variable's digits are read as the integer. */
+function wordOrInt<const W extends string>(word: W, description: string, extra: Partial<OptionMeta> = {}) {
+  const digits = z
+    .string()
+    .regex(/^\s*\d+\s*$/)
+    .transform(Number)
+    .pipe(z.int().min(1));
+  return option(z.union([z.literal(word), z.int().min(1), digits]).default(word as never), {
+    kind: 'string',
+    expects: `'${word}' or a positive integer`,
+    description,
+    ...extra,
+  });
+}
+
 function text(def: string, description: string, extra: Partial<OptionMeta> = {}) {
   return option(nonBlank.default(def), {
     kind: 'string',
@@ -376,6 +391,15 @@ const scoring = group({
     description: 'Patches per image candidate without its own spec; at most limits.maxPatches.',
   }),
   patchSeed: int(1, 'Seed of the patch sampling (with the candidate id).', { min: 0 }),
+  workers: wordOrInt(
+    'auto',
+    "Scoring worker threads, each with its own tfjs backend; 'auto': one per core (os.availableParallelism()).",
+  ),
+  featureCacheMaxBytes: int(
+    256 * 1024 * 1024,
+    'Bound of the feature cache of cheap rescoring (used when training.fineTuneDepth freezes layers); 0 turns it off.',
+    { min: 0, unit: 'bytes' },
+  ),
 }).transform((s) => ({ ...s, m: s.m ?? AUGMENTATION_PRESETS[s.augmentation].m ?? 1 }));
 
 const selection = group({
@@ -439,6 +463,10 @@ const training = group({
     },
   ),
   classBalanced: bool(false, 'Class-balanced loss in every window.'),
+  fineTuneDepth: wordOrInt(
+    'all',
+    "Weight layers fine-tuned, from the output (1: the head); the rest stay M0's, their features cached for cheap rescoring. 'all': every layer.",
+  ),
   seed: int(1, 'Seed of the batch order and replay sampling.', { min: 0 }),
   windowMaxIntervalMs: ms(
     600_000,

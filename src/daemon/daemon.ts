@@ -100,6 +100,7 @@ import {
   type StoredCandidate,
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
+import { scoringServiceOptions } from './scoring-options.js';
 import { initBackend } from '../model/backend.js';
 import { Cluster, LedgerWriteError } from './cluster.js';
 
@@ -245,7 +246,7 @@ export class Daemon {
     this.log.info({ event: 'http-started', url: this.http.url }, 'metrics and health endpoints up');
 
     [this.scoring, this.training] = await Promise.all([
-      ScoringService.start({ backend: config.backend }),
+      ScoringService.start(scoringServiceOptions(config)),
       TrainingService.start({ backend: config.backend }),
     ]);
     this.metrics.useBackend(this.scoring.backend);
@@ -610,6 +611,7 @@ export class Daemon {
         case 'expired':
         case 'discarded':
           this.arrivals.delete(e.id);
+          this.scoring.forget([e.id]);
           break;
         case 'refused':
           this.log.warn(
@@ -702,6 +704,9 @@ export class Daemon {
           : 0
         : outstandingRequests(this.state.pool).length,
     );
+    const cache = this.scoring?.featureCacheStats();
+    this.metrics.featureCacheBytes.set(cache?.bytes ?? 0);
+    this.metrics.featureCacheCandidates.set(cache?.entries ?? 0);
   }
 
   // --- scoring ---
@@ -739,6 +744,7 @@ export class Daemon {
       );
       this.metrics.scoringBatch.observe((performance.now() - started) / 1000);
       this.metrics.patchesScored.inc(result.patches);
+      this.metrics.patchesFromFeatureCache.inc(result.patchesFromCache);
       results.push(result);
     }
     return results;
@@ -970,6 +976,8 @@ export class Daemon {
         epochs: t.epochs,
         batchSize: t.batchSize,
         classBalanced: t.classBalanced,
+        // Absent at 'all' so that the version ids of full fine-tuning stay what they were.
+        ...(t.fineTuneDepth === 'all' ? {} : { depth: t.fineTuneDepth }),
       };
       const version = windowId({
         parentVersion: parent.version,

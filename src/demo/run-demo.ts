@@ -339,6 +339,7 @@ export async function runDemo(o: DemoOptions, ui: ProgressLine, signal: AbortSig
             epochs: t.epochs,
             batchSize: t.batchSize,
             classBalanced: t.classBalanced,
+            depth: t.fineTuneDepth,
           },
         },
         {

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { HEAD_LAYER_NAME } from './cnn.js';
+import { frozenVariableNames, type FineTuneDepth } from './fine-tune-depth.js';
 
 export type OptimizerName = 'sgd-momentum' | 'adam';
 
@@ -29,6 +30,11 @@ export interface FineTuneOptions {
    * does not teach the model to call everything negative.
    */
   classBalanced: boolean;
+  /**
+   * Weight layers fine-tuned, counted from the output ('all': every one). The layers below stay
+   * as they came, so their features can be cached (see fine-tune-depth.ts).
+   */
+  depth: FineTuneDepth;
 }
 
 /**
@@ -45,6 +51,7 @@ export const DEFAULT_FINE_TUNE: FineTuneOptions = {
   batchSize: 64,
   seed: 1,
   classBalanced: false,
+  depth: 'all',
 };
 
 /** Training data: `count` patches of `patchShape`, row-major, each with a class label. */
@@ -128,7 +135,10 @@ export async function fineTune(
 
   const head = model.getLayer(HEAD_LAYER_NAME);
   const headVars = new Set(head.trainableWeights.map((v) => (v.read() as tf.Variable).name));
-  const trainable = model.trainableWeights.map((v) => v.read() as tf.Variable);
+  const frozen = frozenVariableNames(model, opts.depth);
+  const trainable = model.trainableWeights
+    .map((v) => v.read() as tf.Variable)
+    .filter((v) => !frozen.has(v.name));
   const bodyList = trainable.filter((v) => !headVars.has(v.name));
   const headList = trainable.filter((v) => headVars.has(v.name));
   const bodyOpt = makeOptimizer(opts.optimizer, opts.learningRate, opts.momentum);

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { HEAD_LAYER_NAME } from './cnn.js';
 import { resolveScoreOptions, type ScoreOptions } from '../core/score.js';
+import { applyLayers, type SplitModel } from './fine-tune-depth.js';
 
 /** Scores of a batch of candidates, one entry per candidate. */
 export interface BatchScores {
@@ -94,14 +95,69 @@ export async function scoreCandidatesBatch(
   options: ScoreOptions = {},
   batchSize = 512,
 ): Promise<BatchScores> {
-  const total = patches.shape[0];
+  const probs = predictProbs(model, patches, batchSize);
+  try {
+    return await scorePatchProbabilities(probs, m, options);
+  } finally {
+    probs.dispose();
+  }
+}
+
+/**
+ * Runs `patches` through a model split at its cut: the trunk (the frozen layers) then the top.
+ * Returns both the features at the cut, [count, featureSize], and the probabilities, [count, K];
+ * the caller disposes both.
+ */
+export function predictThroughCut(
+  split: SplitModel,
+  patches: tf.Tensor4D,
+  batchSize = 512,
+): { features: tf.Tensor2D; probs: tf.Tensor2D } {
+  const n = patches.shape[0];
+  const features = tf.tidy(() => {
+    const parts: tf.Tensor2D[] = [];
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const slice = tf.slice(patches, [start, 0, 0, 0], [size, -1, -1, -1]);
+      parts.push(tf.reshape(applyLayers(split.trunk, slice), [size, split.featureSize]));
+    }
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+  });
+  return { features, probs: predictFromFeatures(split, features, batchSize) };
+}
+
+/** Runs features at the cut, [count, featureSize], through the layers above it: [count, K]. */
+export function predictFromFeatures(split: SplitModel, features: tf.Tensor2D, batchSize = 4096): tf.Tensor2D {
+  const cutShape = split.trunk.at(-1)!.outputShape as (number | null)[];
+  return tf.tidy(() => {
+    const n = features.shape[0];
+    const parts: tf.Tensor2D[] = [];
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const slice = tf.reshape(tf.slice(features, [start, 0], [size, -1]), [
+        size,
+        ...cutShape.slice(1),
+      ] as number[]);
+      parts.push(applyLayers(split.top, slice) as tf.Tensor2D);
+    }
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+  });
+}
+
+/**
+ * Scores patch probabilities, [candidates * m, K] candidate-major, reading back only the
+ * per-candidate results. `probs` is left to the caller.
+ */
+export async function scorePatchProbabilities(
+  probs: tf.Tensor2D,
+  m: number,
+  options: ScoreOptions = {},
+): Promise<BatchScores> {
+  const total = probs.shape[0];
   if (m < 1 || total % m !== 0) throw new Error(`patch count ${total} is not a multiple of m = ${m}`);
   const n = total / m;
-  const out = tf.tidy(() => {
-    const probs = predictProbs(model, patches, batchSize);
-    const numClasses = probs.shape[1];
-    return scoreProbabilityTensor(tf.reshape(probs, [n, m, numClasses]), options);
-  });
+  const numClasses = probs.shape[1];
+  const out = tf.tidy(() => scoreProbabilityTensor(tf.reshape(probs, [n, m, numClasses]), options));
   try {
     const [score, entropy, diversity, dominant, meanProbs] = await Promise.all([
       out.score.data(),

@@ -25,6 +25,9 @@ export const METRIC_NAMES = [
   'acft_patches_scored_total',
   'acft_rescore_progress_ratio',
   'acft_rescore_duration_seconds',
+  'acft_feature_cache_bytes',
+  'acft_feature_cache_candidates',
+  'acft_patches_from_feature_cache_total',
   'acft_labeling_requests_emitted_total',
   'acft_labeling_requests_outstanding',
   'acft_labeling_requests_answered_total',
@@ -111,6 +114,12 @@ export interface AcftMetrics {
   readonly rescoreProgress: Gauge;
   /** `acft_rescore_duration_seconds`: duration of completed full-pool rescores. */
   readonly rescoreDuration: Histogram;
+  /** `acft_feature_cache_bytes`: bytes held by the feature cache of cheap rescoring. */
+  readonly featureCacheBytes: Gauge;
+  /** `acft_feature_cache_candidates`: candidates whose features at the cut are cached. */
+  readonly featureCacheCandidates: Gauge;
+  /** `acft_patches_from_feature_cache_total`: patches rescored from cached features (of the patches scored). */
+  readonly patchesFromFeatureCache: Counter;
 
   /** `acft_labeling_requests_emitted_total`: labeling requests published. */
   readonly labelingRequestsEmitted: Counter;
@@ -238,6 +247,18 @@ export function createMetrics(
       'acft_rescore_duration_seconds',
       'Duration of completed full-pool rescores, in seconds.',
       RESCORE_BUCKETS,
+    ),
+    featureCacheBytes: gauge(
+      'acft_feature_cache_bytes',
+      'Bytes held by the feature cache of cheap rescoring (0 when it is off).',
+    ),
+    featureCacheCandidates: gauge(
+      'acft_feature_cache_candidates',
+      'Candidates whose patch features at the fine-tuning cut are cached.',
+    ),
+    patchesFromFeatureCache: counter(
+      'acft_patches_from_feature_cache_total',
+      'Patches rescored from cached features: only the layers above the fine-tuning cut ran.',
     ),
     labelingRequestsEmitted: counter('acft_labeling_requests_emitted_total', 'Labeling requests published.'),
     labelingRequestsOutstanding: gauge(

@@ -2,6 +2,7 @@
 import type { io } from '@tensorflow/tfjs-core';
 import type { ScoreOptions } from '../core/score.js';
 import type { FineTuneOptions } from '../model/fine-tune.js';
+import type { FineTuneDepth } from '../model/fine-tune-depth.js';
 import type { BackendRequest } from '../model/backend.js';
 import type { PackedCandidates, PatchRecipe } from './candidate-batch.js';
 import type { RpcMethod } from './worker-host.js';
@@ -16,6 +17,8 @@ export interface ModelArtifact {
 /** What every model worker gets as `workerData`. */
 export interface ModelWorkerData {
   backend: BackendRequest | undefined;
+  /** Scoring workers: where models are cut for the feature cache (absent: never). */
+  cutDepth?: FineTuneDepth;
 }
 
 /** What a model worker reports when ready. */
@@ -24,21 +27,38 @@ export interface ModelWorkerInfo {
   backend: string;
 }
 
+/** A scoring worker's answer: one entry per candidate. */
+export interface WorkerScores {
+  version: string;
+  score: Float32Array;
+  entropy: Float32Array;
+  diversity: Float32Array;
+  dominantClass: Int32Array;
+  meanProbs: Float32Array;
+  numClasses: number;
+  patches: number;
+  /** With `returnFeatures`: every patch's activations at the cut, [patches x featureSize]. */
+  features?: Float32Array;
+}
+
 export type ScoringWorkerApi = {
-  /** Loads a model version; the previous one stays if this one cannot be loaded. */
-  setModel: RpcMethod<ModelArtifact & { version: string }, { version: string }>;
+  /**
+   * Loads a model version; the previous one stays if this one cannot be loaded. `cut` is where the
+   * worker cuts it (the worker's `cutDepth`), null when it does not.
+   */
+  setModel: RpcMethod<
+    ModelArtifact & { version: string },
+    { version: string; cut: { layer: string; featureSize: number } | null }
+  >;
+  /** Makes the patches and scores them; `returnFeatures` also returns their features at the cut. */
   score: RpcMethod<
-    { batch: PackedCandidates; recipe: PatchRecipe; scoreOptions: ScoreOptions },
-    {
-      version: string;
-      score: Float32Array;
-      entropy: Float32Array;
-      diversity: Float32Array;
-      dominantClass: Int32Array;
-      meanProbs: Float32Array;
-      numClasses: number;
-      patches: number;
-    }
+    { batch: PackedCandidates; recipe: PatchRecipe; scoreOptions: ScoreOptions; returnFeatures?: boolean },
+    WorkerScores
+  >;
+  /** Scores candidates from their cached features at the cut: only the layers above it run. */
+  scoreFeatures: RpcMethod<
+    { features: Float32Array; candidates: number; m: number; scoreOptions: ScoreOptions },
+    WorkerScores
   >;
 };
 

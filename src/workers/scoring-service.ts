@@ -10,13 +10,28 @@
  *
  * Backpressure: at most `maxInFlightPerWorker` batches are posted to a worker at a time (one being
  * scored, the next already transferred); the rest wait in its queue, which `stats()` reports.
+ *
+ * Cheap rescoring: with a fine-tuning depth (`cutDepth`) and a feature cache (`featureCacheMaxBytes`),
+ * the workers split each model at its cut and return every candidate's features at the cut with
+ * its scores; the service keeps them (bounded, least recently used out first) under the
+ * fingerprint of the frozen layers. A later call for the same candidate, with a version whose
+ * frozen layers are the same, sends the cached features instead of the image, and the worker runs
+ * only the layers above the cut. A version with other frozen layers empties the cache.
  */
 import os from 'node:os';
 import type { ScoreOptions } from '../core/score.js';
 import type { AugmentationSpec } from '../core/patches.js';
 import type { BackendRequest } from '../model/backend.js';
+import { checkFineTuneDepth, trunkFingerprint, type FineTuneDepth } from '../model/fine-tune-depth.js';
 import { checkRecipe, packCandidates, type PatchRecipe, type ScoringInput } from './candidate-batch.js';
-import type { ModelArtifact, ModelWorkerData, ModelWorkerInfo, ScoringWorkerApi } from './protocol.js';
+import { FeatureCache, type FeatureCacheStats } from './feature-cache.js';
+import type {
+  ModelArtifact,
+  ModelWorkerData,
+  ModelWorkerInfo,
+  ScoringWorkerApi,
+  WorkerScores,
+} from './protocol.js';
 import { WorkerClosedError, WorkerHost, WorkerTaskError, siblingModuleUrl } from './worker-host.js';
 
 export type { ScoringInput } from './candidate-batch.js';
@@ -30,6 +45,13 @@ export interface ScoringServiceOptions {
   maxInFlightPerWorker?: number;
   /** Patches per batch sent to a worker (bounds a worker's memory per call). Default 4096. */
   maxPatchesPerBatch?: number;
+  /**
+   * The fine-tuning depth of the versions to be served: where models are cut for the feature
+   * cache. Default 'all' (no cut, no cache).
+   */
+  cutDepth?: FineTuneDepth;
+  /** Bound of the feature cache in bytes; 0 (the default) turns it off. */
+  featureCacheMaxBytes?: number;
 }
 
 /** A model version to serve. */
@@ -65,8 +87,10 @@ export interface ScoreBatchResult {
   results: CandidateScoreResult[];
   /** Wall-clock seconds of the call, queueing included. */
   seconds: number;
-  /** Patches scored (candidates x m). */
+  /** Patches scored (candidates x m), from the cache included. */
   patches: number;
+  /** Of them, patches rescored from cached features (only the layers above the cut ran). */
+  patchesFromCache: number;
 }
 
 export interface ScoringStats {
@@ -182,6 +206,8 @@ class Lane {
 /** See the module comment. Start with {@link ScoringService.start}. */
 export class ScoringService {
   private latest: string | undefined;
+  /** The frozen layers' fingerprint of the latest version; null when it has no cut. */
+  private latestTrunk: string | null = null;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -189,6 +215,8 @@ export class ScoringService {
     /** The tfjs backend the workers use. */
     readonly backend: string,
     private readonly maxPatchesPerBatch: number,
+    private readonly cutDepth: FineTuneDepth,
+    private readonly cache: FeatureCache | undefined,
   ) {}
 
   /** Starts the workers (each initializes its backend) and resolves once all are ready. */
@@ -203,7 +231,11 @@ export class ScoringService {
     ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
     }
-    const data: ModelWorkerData = { backend: options.backend };
+    const cutDepth = options.cutDepth ?? 'all';
+    checkFineTuneDepth(cutDepth);
+    const cacheBytes = options.featureCacheMaxBytes ?? 0;
+    const cache = cutDepth !== 'all' && cacheBytes > 0 ? new FeatureCache(cacheBytes) : undefined;
+    const data: ModelWorkerData = { backend: options.backend, ...(cache ? { cutDepth } : {}) };
     const lanes = Array.from({ length: workers }, (_, i) => new Lane(i, data, maxInFlight));
     const started = await Promise.allSettled(lanes.map((l) => l.host.start()));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -212,7 +244,7 @@ export class ScoringService {
       throw failed.reason;
     }
     const info = (started[0] as PromiseFulfilledResult<unknown>).value as ModelWorkerInfo;
-    return new ScoringService(lanes, info.backend, maxPatches);
+    return new ScoringService(lanes, info.backend, maxPatches, cutDepth, cache);
   }
 
   /** Worker threads, as started (`os.availableParallelism()` on this machine: see {@link coreCount}). */
@@ -246,11 +278,19 @@ export class ScoringService {
       weights: shared,
     };
     const previous = this.latest;
+    const previousTrunk = this.latestTrunk;
     this.latest = model.version;
+    if (this.cache !== undefined) {
+      this.latestTrunk = trunkFingerprint(model, this.cutDepth)?.fingerprint ?? null;
+      if (this.latestTrunk !== previousTrunk) this.cache.clear();
+    }
     return Promise.all(this.lanes.map((l) => l.setModel(artifact))).then(
       () => undefined,
       (error: unknown) => {
-        if (error instanceof WorkerTaskError && this.latest === model.version) this.latest = previous;
+        if (error instanceof WorkerTaskError && this.latest === model.version) {
+          this.latest = previous;
+          this.latestTrunk = previousTrunk;
+        }
         throw error;
       },
     );
@@ -269,51 +309,123 @@ export class ScoringService {
     const version = this.latest;
     if (version === undefined) throw new NoModelError();
     const n = candidates.length;
-    if (n === 0) return { version, results: [], seconds: 0, patches: 0 };
+    if (n === 0) return { version, results: [], seconds: 0, patches: 0, patchesFromCache: 0 };
+    const scoreOptions = options.scoreOptions ?? {};
+    const m = recipe.m;
+
+    // Which candidates have features at the cut of this version's frozen layers.
+    const cache = this.cache;
+    const trunk = this.latestTrunk;
+    const cacheKey = cache !== undefined && trunk !== null ? `${trunk}|${recipeKey(recipe)}` : undefined;
+    const full: number[] = [];
+    const cached: { index: number; features: Float32Array }[] = [];
+    candidates.forEach((c, i) => {
+      const features = cacheKey === undefined ? undefined : cache!.get(c.id, cacheKey);
+      if (features === undefined) full.push(i);
+      else cached.push({ index: i, features });
+    });
 
     // Pack and enqueue every batch synchronously: no model swap can fall between them.
+    const lanes = this.lanes.length;
+    const replies: { indices: number[]; reply: Promise<WorkerScores> }[] = [];
     const perBatch = Math.max(
       1,
-      Math.min(Math.floor(this.maxPatchesPerBatch / recipe.m), Math.ceil(n / this.lanes.length)),
+      Math.min(Math.floor(this.maxPatchesPerBatch / m), Math.ceil(full.length / lanes)),
     );
-    const batches: { from: number; to: number }[] = [];
-    for (let from = 0; from < n; from += perBatch) batches.push({ from, to: Math.min(n, from + perBatch) });
-    const packed = batches.map(({ from, to }) => packCandidates(candidates.slice(from, to), recipe.m));
-    const scoreOptions = options.scoreOptions ?? {};
-    const replies = packed.map((batch) => {
-      const lane = this.lanes.reduce((best, l) => (l.load < best.load ? l : best));
-      return lane.enqueue(batch.entries.length * recipe.m, () =>
-        lane.host.call('score', { batch, recipe, scoreOptions }, [batch.buffer]),
+    for (let from = 0; from < full.length; from += perBatch) {
+      const indices = full.slice(from, from + perBatch);
+      const batch = packCandidates(
+        indices.map((i) => candidates[i]!),
+        m,
       );
-    });
-    const scored = await Promise.all(replies);
-
-    const results: CandidateScoreResult[] = [];
-    let patches = 0;
-    scored.forEach((r, b) => {
-      if (r.version !== scored[0]?.version) {
-        throw new Error(`one score call was scored by versions ${scored[0]?.version} and ${r.version}`);
+      const returnFeatures = cacheKey !== undefined;
+      replies.push({
+        indices,
+        reply: this.post(indices.length * m, (host) =>
+          host.call('score', { batch, recipe, scoreOptions, returnFeatures }, [batch.buffer]),
+        ),
+      });
+    }
+    const fullBatches = replies.length;
+    if (cached.length > 0) {
+      // The layers above the cut are cheap: larger batches, still split over the workers.
+      const perFeatureBatch = Math.max(
+        1,
+        Math.min(Math.floor((8 * this.maxPatchesPerBatch) / m), Math.ceil(cached.length / lanes)),
+      );
+      for (let from = 0; from < cached.length; from += perFeatureBatch) {
+        const part = cached.slice(from, from + perFeatureBatch);
+        const size = part[0]!.features.length;
+        const features = new Float32Array(part.length * size);
+        part.forEach((p, j) => features.set(p.features, j * size));
+        replies.push({
+          indices: part.map((p) => p.index),
+          // Balanced as a patch each: the top layers cost a small fraction of a full patch.
+          reply: this.post(part.length, (host) =>
+            host.call('scoreFeatures', { features, candidates: part.length, m, scoreOptions }, [
+              features.buffer,
+            ]),
+          ),
+        });
       }
-      const { from, to } = batches[b]!;
+    }
+    const scored = await Promise.all(replies.map((r) => r.reply));
+
+    const results = new Array<CandidateScoreResult>(n);
+    let patches = 0;
+    let patchesFromCache = 0;
+    let scoredBy: string | undefined;
+    scored.forEach((r, b) => {
+      scoredBy ??= r.version;
+      if (r.version !== scoredBy) {
+        throw new Error(`one score call was scored by versions ${scoredBy} and ${r.version}`);
+      }
+      const { indices } = replies[b]!;
       const k = r.numClasses;
-      for (let j = 0; j < to - from; j++) {
-        results.push({
-          id: candidates[from + j]!.id,
+      indices.forEach((i, j) => {
+        const id = candidates[i]!.id;
+        results[i] = {
+          id,
           score: r.score[j]!,
           entropy: r.entropy[j]!,
           diversity: r.diversity[j]!,
           dominantClass: r.dominantClass[j]!,
           meanProbs: Array.from(r.meanProbs.subarray(j * k, (j + 1) * k)),
-        });
-      }
+        };
+        // Kept only while this version's frozen layers are still the latest (a swap may have
+        // emptied the cache meanwhile).
+        if (r.features !== undefined && cacheKey !== undefined && this.latestTrunk === trunk) {
+          const size = r.features.length / indices.length;
+          cache!.set(id, cacheKey, r.features.slice(j * size, (j + 1) * size));
+        }
+      });
       patches += r.patches;
+      if (b >= fullBatches) patchesFromCache += r.patches;
     });
     return {
-      version: scored[0]?.version ?? version,
+      version: scoredBy ?? version,
       results,
       seconds: (performance.now() - started) / 1000,
       patches,
+      patchesFromCache,
     };
+  }
+
+  /** Drops the cached features of candidates that left the pool. */
+  forget(ids: Iterable<string>): void {
+    if (this.cache === undefined) return;
+    for (const id of ids) this.cache.delete(id);
+  }
+
+  /** The feature cache's size and counts; undefined when there is none. */
+  featureCacheStats(): FeatureCacheStats | undefined {
+    return this.cache?.stats();
+  }
+
+  /** Enqueues a call on the least loaded worker, counting `load` patches against it. */
+  private post<T>(load: number, call: (host: WorkerHost<ScoringWorkerApi>) => Promise<T>): Promise<T> {
+    const lane = this.lanes.reduce((best, l) => (l.load < best.load ? l : best));
+    return lane.enqueue(load, () => call(lane.host));
   }
 
   stats(): ScoringStats {
@@ -356,6 +468,11 @@ export class ScoringService {
     if (lane === undefined) throw new RangeError(`no worker ${index}`);
     return lane.host.call('__crash', { mode });
   }
+}
+
+/** What makes two score calls' patches the same: m, the augmentation and the seed. */
+function recipeKey(recipe: PatchRecipe): string {
+  return JSON.stringify([recipe.m, recipe.seed, recipe.augmentation]);
 }
 
 /** The number of cores Node says this process may use: the natural worker count. */

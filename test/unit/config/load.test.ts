@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import os from 'node:os';
 import path from 'node:path';
 import {
   augmentationSpecOf,
@@ -19,6 +20,7 @@ import {
 import { DEFAULT_MESSAGE_LIMITS, type MessageLimits } from '../../../src/messages/index.js';
 import type { BackendRequest } from '../../../src/model/backend.js';
 import type { OptimizerName } from '../../../src/model/fine-tune.js';
+import { scoringServiceOptions, scoringWorkerCount } from '../../../src/daemon/scoring-options.js';
 
 // Compile-time checks that the config's choices are exactly what the model layer accepts.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
@@ -383,5 +385,51 @@ void describe('SASL password', () => {
     };
     const typed = errorOf(() => resolveConfig({ env: {}, file }));
     assert.equal(typed.message, 'f.json: kafka.sasl.password: expected a non-empty string, got [redacted]');
+  });
+});
+
+void describe('throughput options', () => {
+  void it('defaults to one scoring worker per core and fine-tuning every layer', () => {
+    const c = resolveConfig({ env: {} });
+    assert.equal(c.scoring.workers, 'auto');
+    assert.equal(c.training.fineTuneDepth, 'all');
+    assert.equal(scoringWorkerCount(c.scoring.workers, 6), 6);
+    assert.equal(scoringServiceOptions(c).workers, os.availableParallelism());
+  });
+
+  void it('reads a worker count and a depth from the environment or a file', () => {
+    const c = resolveConfig({
+      env: {
+        ACFT_SCORING_WORKERS: '3',
+        ACFT_TRAINING_FINE_TUNE_DEPTH: '1',
+        ACFT_SCORING_FEATURE_CACHE_MAX_BYTES: '0',
+      },
+    });
+    assert.equal(c.scoring.workers, 3);
+    assert.equal(c.training.fineTuneDepth, 1);
+    assert.equal(c.scoring.featureCacheMaxBytes, 0);
+    assert.deepEqual(scoringServiceOptions(c), {
+      backend: 'auto',
+      workers: 3,
+      cutDepth: 1,
+      featureCacheMaxBytes: 0,
+    });
+    const f = resolveConfig({
+      env: {},
+      overrides: { scoring: { workers: 2 }, training: { fineTuneDepth: 'all' } },
+    });
+    assert.equal(f.scoring.workers, 2);
+  });
+
+  void it('refuses a worker count or depth that is neither the word nor a positive integer, naming it', () => {
+    for (const [env, name] of [
+      [{ ACFT_SCORING_WORKERS: '0' }, 'ACFT_SCORING_WORKERS'],
+      [{ ACFT_SCORING_WORKERS: 'many' }, 'ACFT_SCORING_WORKERS'],
+      [{ ACFT_TRAINING_FINE_TUNE_DEPTH: '-1' }, 'ACFT_TRAINING_FINE_TUNE_DEPTH'],
+      [{ ACFT_TRAINING_FINE_TUNE_DEPTH: 'auto' }, 'ACFT_TRAINING_FINE_TUNE_DEPTH'],
+    ] as const) {
+      const err = errorOf(() => resolveConfig({ env }));
+      assert.match(err.message, new RegExp(name));
+    }
   });
 });

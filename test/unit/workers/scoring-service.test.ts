@@ -4,6 +4,7 @@ import { initBackend, tf } from '../../../src/model/backend.js';
 import { buildCnn } from '../../../src/model/cnn.js';
 import { deserializeModel, serializeModel } from '../../../src/model/model-store.js';
 import { scoreCandidatesBatch } from '../../../src/model/scoring.js';
+import { fineTune } from '../../../src/model/fine-tune.js';
 import { generatePatches, type AugmentationSpec } from '../../../src/core/patches.js';
 import { createRng } from '../../../src/core/rng.js';
 import type { ScoreOptions } from '../../../src/core/score.js';
@@ -292,5 +293,139 @@ describe('ScoringService.close', () => {
     }
     await assert.rejects(service.score(candidates(1, 13), spec), WorkerClosedError);
     await service.close();
+  });
+});
+
+describe('ScoringService with the feature cache (cheap rescoring)', () => {
+  const spec = { ...request, augmentation: { ...AUGMENTATION, size: 28 } };
+  const DEPTH = 2;
+
+  /** v1, and v2 = v1 fine-tuned at DEPTH on a few labeled patches: same frozen layers. */
+  async function versions(seed: number): Promise<[ModelVersionArtifact, ModelVersionArtifact]> {
+    const v1 = await smallModel(seed, `v1-${seed}`);
+    const model = await deserializeModel(v1.topology, v1.weightSpecs, v1.weights);
+    const rng = createRng(seed);
+    const count = 24;
+    await fineTune(
+      model,
+      {
+        patches: Float32Array.from({ length: count * 784 }, () => rng.next()),
+        labels: Int32Array.from({ length: count }, (_, i) => i % 2),
+        count,
+        patchShape: [28, 28, 1],
+      },
+      { epochs: 2, batchSize: 8, seed, depth: DEPTH, learningRate: 1e-2 },
+    );
+    const v2 = { version: `v2-${seed}`, ...(await serializeModel(model)) };
+    model.dispose();
+    return [v1, v2];
+  }
+
+  function expectedOf(cands: ScoringInput[], r: Awaited<ReturnType<typeof directScores>>['r']) {
+    return cands.map((c, i) => ({
+      id: c.id,
+      score: r.score[i]!,
+      entropy: r.entropy[i]!,
+      diversity: r.diversity[i]!,
+      dominantClass: r.dominantClass[i]!,
+      meanProbs: Array.from(r.meanProbs.subarray(i * 2, i * 2 + 2)),
+    }));
+  }
+
+  it('rescores a version fine-tuned at that depth from cached features, as full scoring does (to 1e-5)', async () => {
+    const [v1, v2] = await versions(11);
+    const service = await ScoringService.start({
+      workers: 2,
+      cutDepth: DEPTH,
+      featureCacheMaxBytes: 64 << 20,
+    });
+    try {
+      const cands = candidates(20, 12);
+      await service.setModel(v1);
+      const first = await service.score(cands, spec);
+      assert.equal(first.patchesFromCache, 0);
+      assertClose(first.results, expectedOf(cands, (await directScores(v1, cands)).r), 1e-5);
+      const stats = service.featureCacheStats()!;
+      assert.equal(stats.entries, 20);
+      // DEPTH 2 cuts at the flatten layer: 7 x 7 x 8 values per patch.
+      assert.ok(stats.bytes >= 20 * M * 7 * 7 * 8 * 4, `cache holds ${stats.bytes} bytes`);
+
+      await service.setModel(v2);
+      const again = await service.score(cands, spec);
+      assert.equal(again.version, 'v2-11');
+      assert.equal(again.patchesFromCache, 20 * M);
+      const { r } = await directScores(v2, cands);
+      assertClose(again.results, expectedOf(cands, r), 1e-5);
+      // v2 really differs from v1 (the cache did not just return v1's scores).
+      assert.ok(again.results.some((x, i) => Math.abs(x.score - first.results[i]!.score) > 1e-4));
+
+      // A mixed call: cached and new candidates together, results in the order given.
+      const mixed = [...candidates(5, 13), ...cands.slice(0, 5)];
+      const got = await service.score(mixed, spec);
+      assert.equal(got.patchesFromCache, 5 * M);
+      assertClose(got.results, expectedOf(mixed, (await directScores(v2, mixed)).r), 1e-5);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('stays within its byte bound, evicting the least recently used, and still scores right', async () => {
+    const [v1, v2] = await versions(21);
+    const perCandidate = M * 7 * 7 * 8 * 4;
+    const bound = 6 * perCandidate + 6 * 400;
+    const service = await ScoringService.start({ workers: 1, cutDepth: DEPTH, featureCacheMaxBytes: bound });
+    try {
+      const cands = candidates(15, 22);
+      await service.setModel(v1);
+      await service.score(cands, spec);
+      const stats = service.featureCacheStats()!;
+      assert.ok(stats.bytes <= bound, `${stats.bytes} > ${bound}`);
+      assert.equal(stats.entries, 6);
+      assert.equal(stats.evictions, 9);
+      await service.setModel(v2);
+      const again = await service.score(cands, spec);
+      // The 6 most recent are rescored from the cache, the rest in full.
+      assert.equal(again.patchesFromCache, 6 * M);
+      assertClose(again.results, expectedOf(cands, (await directScores(v2, cands)).r), 1e-5);
+      service.forget(cands.map((c) => c.id));
+      assert.equal(service.featureCacheStats()!.bytes, 0);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('empties the cache for a version with other frozen layers, and scores it in full', async () => {
+    const [v1] = await versions(31);
+    const other = await smallModel(32, 'other');
+    const service = await ScoringService.start({
+      workers: 1,
+      cutDepth: DEPTH,
+      featureCacheMaxBytes: 64 << 20,
+    });
+    try {
+      const cands = candidates(8, 33);
+      await service.setModel(v1);
+      await service.score(cands, spec);
+      await service.setModel(other);
+      assert.equal(service.featureCacheStats()!.entries, 0);
+      const got = await service.score(cands, spec);
+      assert.equal(got.patchesFromCache, 0);
+      assertClose(got.results, expectedOf(cands, (await directScores(other, cands)).r), 1e-5);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('has no cache when every layer is fine-tuned', async () => {
+    const service = await ScoringService.start({
+      workers: 1,
+      cutDepth: 'all',
+      featureCacheMaxBytes: 64 << 20,
+    });
+    try {
+      assert.equal(service.featureCacheStats(), undefined);
+    } finally {
+      await service.close();
+    }
   });
 });

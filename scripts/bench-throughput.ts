@@ -1,0 +1,517 @@
+/**
+ * The throughput benchmark (issue 6): how close scoring comes to what this machine can do, what
+ * the feature cache saves, and what the pipeline costs next to a bare Kafka consumer. Every ratio
+ * is measured within one run.
+ *
+ *   npm run bench:throughput -- [--quick] [--out results/throughput/throughput.json] [options]
+ *
+ * 1. matMul peak of each backend (square float32 products, one worker thread) and the CNN's FLOPs
+ *    per patch; patches scored per second per backend and worker count through ScoringService
+ *    (the daemon's path: patches made in the workers from 28x28 images, m = 24), as a fraction of
+ *    that peak x workers.
+ * 2. Full-pool rescore of N candidates x m patches by a version fine-tuned at --depth: without the
+ *    feature cache, and with it (filled by the previous version's scoring).
+ * 3. On a real broker (acquireBroker: KAFKA_BROKERS, Testcontainers, or the embedded JVM broker):
+ *    a daemon drains a backlog of --ingest candidates (validation into the pool; the ingest rate,
+ *    bytes per pooled candidate, peak RSS), then a bare kafkajs consumer reads the same topic.
+ * 4. Window time of ACFT(HQ) and AFT(LQ) on the same simulated stream (same seed).
+ *
+ * 3 and 4 run first, with nothing else in the process yet, and the broker is stopped before 1 and 2.
+ * Writes the JSON report (with every seed), a markdown summary beside it (.md), the daemons' logs
+ * (.log.jsonl), and prints the summary. Targets are reported as met or not, never tuned for.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { DEFAULT_M0_PATH } from '../src/config/index.js';
+import { loadFashionMnist } from '../src/data/image-set.js';
+import { buildTask } from '../src/data/task.js';
+import { acquireBroker } from '../src/kafka/broker-source.js';
+import { initBackend, type BackendRequest } from '../src/model/backend.js';
+import type { FineTuneDepth } from '../src/model/fine-tune-depth.js';
+import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
+import {
+  backlogPhase,
+  windowsPhase,
+  type BacklogPhaseReport,
+  type BenchContext,
+  type BenchOptions,
+  type WindowsPhaseReport,
+} from './bench-daemon/phases.js';
+import { Cleanups, LogTap, RssSampler, exposeGc, median } from './bench-daemon/support.js';
+import {
+  makeModels,
+  matMulPeak,
+  poolCandidates,
+  rescore,
+  scoreRequest,
+  scoringThroughput,
+  type RescoreSample,
+  type ThroughputSample,
+} from './bench-throughput/scoring.js';
+import { bareConsumerRate, type BareConsumerReport } from './bench-throughput/bare-consumer.js';
+import type { PeakResult } from './bench-throughput/peak-worker.js';
+
+const USAGE = `usage: npm run bench:throughput -- [options]
+  --quick                 a few minutes: short measurements, pools of 1,000 and 5,000, ingest 2,000, 2 windows
+  --out FILE              JSON report (default results/throughput/throughput.json; --quick: .../quick.json)
+  --backends LIST         backends to measure (default wasm,cpu, plus tensorflow when it loads)
+  --workers LIST          worker counts (default 1,<cores>)
+  --m M                   patches per candidate (default 24)
+  --seconds S             least seconds per patches/s measurement (default 20; --quick 4)
+  --rescore-sizes LIST    pool sizes of the rescore (default 10000,100000; --quick 1000,5000)
+  --rescore-backend NAME  backend of the rescore (default wasm)
+  --depth N               fine-tuning depth of the rescored version (default 1: the head only)
+  --cache-bytes B         feature cache bound of the rescore (default 1073741824)
+  --ingest N              backlog candidates of the ingest phase (default 10000; --quick 2000)
+  --windows W             windows timed per strategy (default 3; --quick 2)
+  --window-pool P         pool of the windows phases (default 500; --quick 300)
+  --b B                   labels per window (default 25)
+  --seed S                seed of the task, the stream, the fine-tuning and the patches (default 1)
+  --skip-kafka            only the scoring parts (1, 2)
+  --timeout S             longest wait for any one Kafka step, in seconds (default 1800)`;
+
+class UsageError extends Error {}
+
+interface Options {
+  quick: boolean;
+  out: string;
+  backends: BackendRequest[] | null;
+  workers: number[];
+  m: number;
+  seconds: number;
+  rescoreSizes: number[];
+  rescoreBackend: BackendRequest;
+  depth: FineTuneDepth;
+  cacheBytes: number;
+  ingest: number;
+  windows: number;
+  windowPool: number;
+  b: number;
+  seed: number;
+  kafka: boolean;
+  timeoutS: number;
+}
+
+function ints(name: string, raw: string | undefined, def: number[], min: number): number[] {
+  if (raw === undefined) return def;
+  const v = raw.split(',').map((s) => Number(s.trim()));
+  if (v.length === 0 || v.some((x) => !Number.isSafeInteger(x) || x < min)) {
+    throw new UsageError(`--${name} must be a comma list of integers >= ${min}, got '${raw}'`);
+  }
+  return v;
+}
+
+function int(name: string, raw: string | undefined, def: number, min: number): number {
+  return ints(name, raw, [def], min)[0]!;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean' },
+      out: { type: 'string' },
+      backends: { type: 'string' },
+      workers: { type: 'string' },
+      m: { type: 'string' },
+      seconds: { type: 'string' },
+      'rescore-sizes': { type: 'string' },
+      'rescore-backend': { type: 'string' },
+      depth: { type: 'string' },
+      'cache-bytes': { type: 'string' },
+      ingest: { type: 'string' },
+      windows: { type: 'string' },
+      'window-pool': { type: 'string' },
+      b: { type: 'string' },
+      seed: { type: 'string' },
+      'skip-kafka': { type: 'boolean' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const backendList = values.backends?.split(',').map((s) => s.trim()) as BackendRequest[] | undefined;
+  const depth =
+    values.depth === undefined || values.depth === 'all' ? (values.depth ?? 1) : Number(values.depth);
+  if (depth !== 'all' && (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 1)) {
+    throw new UsageError(`--depth must be 'all' or an integer >= 1, got '${values.depth}'`);
+  }
+  const cores = os.availableParallelism();
+  return {
+    quick,
+    out: values.out ?? path.join('results', 'throughput', quick ? 'quick.json' : 'throughput.json'),
+    backends: backendList ?? null,
+    workers: ints('workers', values.workers, [...new Set([1, cores])], 1),
+    m: int('m', values.m, 24, 1),
+    seconds: int('seconds', values.seconds, quick ? 4 : 20, 1),
+    rescoreSizes: ints('rescore-sizes', values['rescore-sizes'], quick ? [1000, 5000] : [10_000, 100_000], 1),
+    rescoreBackend: (values['rescore-backend'] ?? 'wasm') as BackendRequest,
+    depth: depth as FineTuneDepth,
+    cacheBytes: int('cache-bytes', values['cache-bytes'], 1 << 30, 0),
+    ingest: int('ingest', values.ingest, quick ? 2000 : 10_000, 2),
+    windows: int('windows', values.windows, quick ? 2 : 3, 1),
+    windowPool: int('window-pool', values['window-pool'], quick ? 300 : 500, 1),
+    b: int('b', values.b, 25, 1),
+    seed: int('seed', values.seed, 1, 0),
+    kafka: values['skip-kafka'] !== true,
+    timeoutS: int('timeout', values.timeout, 1800, 1),
+  };
+}
+
+interface Results {
+  models?: Record<string, unknown>;
+  matMulPeak?: PeakResult[];
+  scoring?: ThroughputSample[];
+  rescore?: RescoreSample[];
+  ingest?: {
+    daemon: BacklogPhaseReport;
+    bareKafkajs: BareConsumerReport;
+    ratio: number | null;
+  };
+  windows?: { 'ACFT(HQ)': WindowsPhaseReport; 'AFT(LQ)': WindowsPhaseReport };
+  skipped?: Record<string, string>;
+}
+
+interface Target {
+  name: string;
+  target: string;
+  measured: number | null;
+  met: boolean | null;
+}
+
+function targets(r: Results, cores: number): Target[] {
+  const out: Target[] = [];
+  for (const backend of new Set((r.scoring ?? []).map((s) => s.backend))) {
+    const one = r.scoring?.find((s) => s.backend === backend && s.workers === 1);
+    const all = r.scoring?.find((s) => s.backend === backend && s.workers === cores && cores > 1);
+    if (one === undefined || all === undefined) continue;
+    const ratio = Math.round((all.patchesPerSecond / one.patchesPerSecond) * 100) / 100;
+    out.push({
+      name: `scoring ${backend}: ${cores} workers / 1 worker`,
+      target: '>= 1.8',
+      measured: ratio,
+      met: ratio >= 1.8,
+    });
+  }
+  for (const s of r.rescore ?? []) {
+    out.push({
+      name: `rescore of ${s.candidates} x ${s.m}: without / with the feature cache (depth ${s.depth})`,
+      target: '>= 10',
+      measured: s.speedup,
+      met: s.speedup >= 10,
+    });
+  }
+  if (r.ingest !== undefined) {
+    out.push({
+      name: 'ingest: daemon / bare kafkajs consumer on the same topic',
+      target: '>= 0.5',
+      measured: r.ingest.ratio,
+      met: r.ingest.ratio === null ? null : r.ingest.ratio >= 0.5,
+    });
+  }
+  return out;
+}
+
+const mib = (b: number | null | undefined): string =>
+  b === null || b === undefined ? 'n/a' : `${(b / 2 ** 20).toFixed(0)} MiB`;
+const val = (f: { value: number | null } | null | undefined, d = 1): string =>
+  f?.value === null || f?.value === undefined ? 'n/a' : f.value.toFixed(d);
+
+function markdown(
+  report: { command: string[]; machine: Record<string, unknown>; wallSeconds: number; complete: boolean },
+  r: Results,
+  t: Target[],
+): string {
+  const L: string[] = [];
+  L.push(`# acft throughput${report.complete ? '' : ' (INCOMPLETE)'}`, '');
+  L.push(
+    `\`${report.command.join(' ')}\` — ${String(report.machine['cpus'])} x ${String(report.machine['cpuModel'])}, load average at start ${JSON.stringify(report.machine['loadAverageAtStart'])}, ${report.wallSeconds} s`,
+    '',
+  );
+  if (t.length > 0) {
+    L.push('| target | wanted | measured | met |', '| --- | --- | --- | --- |');
+    for (const x of t)
+      L.push(
+        `| ${x.name} | ${x.target} | ${x.measured ?? 'n/a'} | ${x.met === null ? 'n/a' : x.met ? 'yes' : 'no'} |`,
+      );
+    L.push('');
+  }
+  if (r.scoring !== undefined) {
+    L.push(
+      '| backend | workers | patches/s | GFLOP/s | of matMul peak x workers |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const s of r.scoring)
+      L.push(
+        `| ${s.backend} | ${s.workers} | ${s.patchesPerSecond} | ${s.gflops} | ${s.fractionOfMatMulPeak ?? 'n/a'} |`,
+      );
+    L.push('');
+  }
+  if (r.matMulPeak !== undefined) {
+    L.push(
+      `matMul peak (GFLOP/s, one thread): ${r.matMulPeak.map((p) => `${p.backend} ${p.bestGflops}`).join(', ')}; CNN ${String(r.models?.['flopsPerPatch'])} FLOPs per patch.`,
+      '',
+    );
+  }
+  if (r.rescore !== undefined) {
+    L.push(
+      '| candidates x m | without cache (s) | with cache (s) | speed-up | cache bytes / candidate | max score difference |',
+      '| --- | --- | --- | --- | --- | --- |',
+    );
+    for (const s of r.rescore)
+      L.push(
+        `| ${s.candidates} x ${s.m} | ${s.withoutCache.seconds} | ${s.withCache.rescoreSeconds} | ${s.speedup} | ${s.withCache.cacheBytesPerCandidate} | ${s.maxAbsScoreDifference.toExponential(1)} |`,
+      );
+    L.push('');
+  }
+  if (r.ingest !== undefined) {
+    const d = r.ingest.daemon;
+    L.push(
+      `Ingest: daemon ${val(d.rate)} candidates/s, bare kafkajs ${r.ingest.bareKafkajs.rate.toFixed(1)} messages/s (ratio ${r.ingest.ratio ?? 'n/a'}); ${val(d.marginalMemory?.bytesPerCandidate.heapPlusExternal, 0)} bytes per pooled candidate (heap+external, N -> 2N), ${val(d.marginalMemory?.bytesPerCandidate.accounted, 0)} accounted by the pool; peak RSS with ${d.candidates} pooled ${mib(d.peakRssBytes)}.`,
+      '',
+    );
+  }
+  if (r.windows !== undefined) {
+    for (const [s, w] of Object.entries(r.windows)) {
+      const train = w.windows.map((x) => x.seconds.windowStartToPublished);
+      L.push(
+        `${s}: window start -> version published median ${median(train)?.toFixed(2) ?? 'n/a'} s [${train.join(', ')}]; b-th label -> version median ${val(w.bthLabelToVersion.median, 2)} s; |H| ${w.windows.map((x) => x.h).join(', ')}.`,
+      );
+    }
+    L.push('');
+  }
+  for (const [k, why] of Object.entries(r.skipped ?? {})) L.push(`Skipped ${k}: ${why}`);
+  return `${L.join('\n')}\n`;
+}
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    return 2;
+  }
+  const t0 = performance.now();
+  const progress = (line: string): void => {
+    process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s] ${line}\n`);
+  };
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (abort.signal.aborted) process.exit(130);
+    progress(`${signal}: stopping (again to exit at once)`);
+    abort.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const cores = os.availableParallelism();
+  const cpus = os.cpus();
+  const machine = {
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    cpus: cpus.length,
+    availableParallelism: cores,
+    totalMemoryBytes: os.totalmem(),
+    loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    ldPreload: process.env['LD_PRELOAD'] ?? null,
+  };
+  const outPath = path.resolve(options.out);
+  const logPath = outPath.replace(/\.json$/i, '') + '.log.jsonl';
+  const command = ['npm run bench:throughput --', ...process.argv.slice(2)];
+  const results: Results = { skipped: {} };
+  const cleanups = new Cleanups();
+  const rss = new RssSampler(100);
+  let error: string | undefined;
+  try {
+    await mkdir(path.dirname(outPath), { recursive: true });
+    progress('loading Fashion-MNIST');
+    const set = await loadFashionMnist();
+    const task = buildTask(set, { ...DEFAULT_TASK_SPEC, seed: options.seed });
+    const request = scoreRequest(options.m, options.seed);
+    // The main thread makes the two versions (v2 is fine-tuned here).
+    await initBackend(options.rescoreBackend);
+    progress(`making v1 (M0 re-headed) and v2 (fine-tuned at depth ${options.depth})`);
+    const models = await makeModels(task, DEFAULT_M0_PATH, options.depth, options.m, options.seed);
+    results.models = {
+      m0: DEFAULT_M0_PATH,
+      depth: models.depth,
+      cutLayer: models.cutLayer,
+      featureValuesPerPatch: models.featureValuesPerPatch,
+      flopsPerPatch: models.flopsPerPatch,
+      flopsAboveCut: models.flopsAboveCut,
+      fineTune: models.fineTune,
+    };
+
+    // 3 and 4 on a real broker, first: the peak RSS with a full pool is then the daemon's own,
+    // not what the 100,000-candidate rescore left behind.
+    if (options.kafka) {
+      const mark = cleanups.size;
+      const file = createWriteStream(logPath);
+      cleanups.add('closing the log file', () => new Promise<void>((resolve) => file.end(resolve)));
+      const workDir = await mkdtemp(path.join(os.tmpdir(), 'acft-bench-throughput-'));
+      cleanups.add('removing the work directory', () => rm(workDir, { recursive: true, force: true }));
+      const acquired = await acquireBroker({ log: progress });
+      cleanups.add('stopping the broker', () => acquired.stop());
+      const runId = `tput-${Date.now().toString(36)}-${process.pid}`;
+      const kafka = new Kafka({
+        clientId: `${runId}-bench`,
+        brokers: acquired.brokers,
+        logLevel: logLevel.NOTHING,
+        retry: { retries: 8, initialRetryTime: 300 },
+      });
+      const benchOptions: BenchOptions = {
+        candidates: options.ingest,
+        rate: 2000,
+        b: options.b,
+        out: outPath,
+        seed: options.seed,
+        windows: options.windows,
+        windowPool: options.windowPool,
+        answerDelayMs: 200,
+        backend: 'auto',
+        backlog: true,
+        probe: 0,
+        probeIntervalMs: 50,
+        timeoutS: options.timeoutS,
+      };
+      const ctx: BenchContext = {
+        options: benchOptions,
+        brokers: acquired.brokers,
+        runId,
+        workDir,
+        task,
+        kafka,
+        logs: new LogTap(file),
+        cleanups,
+        signal: abort.signal,
+        rss,
+        gc: exposeGc(),
+        progress,
+        onFatal: (e) => abort.abort(e),
+      };
+      let daemon: BacklogPhaseReport | undefined;
+      await backlogPhase(ctx, (report) => (daemon = report));
+      progress(`[ingest] a bare kafkajs consumer on the same topic`);
+      const bare = await bareConsumerRate(
+        kafka,
+        `${runId}-backlog.candidates`,
+        options.ingest,
+        `${runId}-bare`,
+        options.timeoutS,
+        abort.signal,
+      );
+      const daemonRate = daemon?.rate.value ?? null;
+      results.ingest = {
+        daemon: daemon!,
+        bareKafkajs: bare,
+        ratio:
+          daemonRate === null || bare.rate <= 0 ? null : Math.round((daemonRate / bare.rate) * 1000) / 1000,
+      };
+      const hq = await windowsPhase(ctx, { phase: 'windows-hq', training: { strategy: 'ACFT(HQ)' } });
+      const lq = await windowsPhase(ctx, { phase: 'windows-lq', training: { strategy: 'AFT(LQ)' } });
+      results.windows = { 'ACFT(HQ)': hq, 'AFT(LQ)': lq };
+      // The broker goes now: its JVM would take CPU from the scoring measurements.
+      await cleanups.runFrom(mark, progress);
+    } else {
+      results.skipped!['kafka'] = '--skip-kafka';
+    }
+    // 1. Peaks and scoring throughput.
+    const wanted: BackendRequest[] = options.backends ?? ['tensorflow', 'wasm', 'cpu'];
+    results.matMulPeak = [];
+    results.scoring = [];
+    const inputs = poolCandidates(task, 4096, 'tp');
+    for (const backend of wanted) {
+      let peak: PeakResult;
+      try {
+        progress(`[peak] ${backend}`);
+        const sizes = backend === 'cpu' ? [128, 256, 512] : [256, 512, 1024];
+        peak = await matMulPeak(backend, sizes, options.quick ? 0.5 : 2);
+      } catch (e) {
+        results.skipped![backend] =
+          `backend did not load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+        progress(`[peak] ${backend} skipped: ${results.skipped![backend]}`);
+        continue;
+      }
+      results.matMulPeak.push(peak);
+      for (const workers of options.workers) {
+        if (abort.signal.aborted) throw abort.signal.reason;
+        progress(`[scoring] ${backend} x ${workers} worker(s), ${options.seconds} s`);
+        const seconds = backend === 'cpu' ? Math.max(options.seconds, 10) : options.seconds;
+        results.scoring.push(
+          await scoringThroughput(backend, workers, models, inputs, request, seconds, peak.bestGflops, cores),
+        );
+      }
+    }
+
+    // 2. Full-pool rescore with and without the feature cache.
+    results.rescore = [];
+    for (const n of options.rescoreSizes) {
+      if (abort.signal.aborted) throw abort.signal.reason;
+      results.rescore.push(
+        await rescore(
+          options.rescoreBackend,
+          cores,
+          models,
+          poolCandidates(task, n, `r${n}`),
+          request,
+          options.cacheBytes,
+          progress,
+        ),
+      );
+    }
+  } catch (e) {
+    error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    progress(`failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await cleanups.runFrom(0, progress);
+    rss.stop();
+  }
+
+  const t = targets(results, cores);
+  const report = {
+    benchmark: 'acft throughput (issue 6)',
+    command,
+    complete: error === undefined,
+    ...(error !== undefined ? { error } : {}),
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    wallSeconds: Math.round(performance.now() - t0) / 1000,
+    machine,
+    loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    options,
+    seeds: {
+      task: options.seed,
+      patches: options.seed,
+      'v2 fine-tuning': results.models?.['fineTune'] ?? null,
+      'M0 head': options.seed,
+      'simulator, selection, training (Kafka phases)': options.seed,
+    },
+    targets: t,
+    results,
+    peakRssBytes: Math.max(rss.peakBytes, process.resourceUsage().maxRSS * 1024),
+  };
+  await writeFile(outPath, `${JSON.stringify(report, null, 2)}\n`);
+  const md = markdown(report, results, t);
+  await writeFile(outPath.replace(/\.json$/i, '') + '.md', md);
+  process.stdout.write(md);
+  process.stdout.write(`wrote ${path.relative(process.cwd(), outPath)} (+ .md)\n`);
+  return error === undefined ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);
