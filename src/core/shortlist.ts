@@ -6,8 +6,8 @@
  * scores).
  */
 import { selectionInput, type PooledScore, type PoolState } from './pool.js';
-import { selectForLabeling, type Selection, type TakenBy } from './select.js';
-import { requestId, type PlannedRequest } from './windows.js';
+import type { Selection } from './select.js';
+import { selectRequests, type PlannedRequest } from './windows.js';
 
 /** One candidate offered for selection, with the score its owner holds for it. */
 export interface ShortlistEntry {
@@ -90,28 +90,5 @@ export function planMergedRequests(
   merged: readonly ShortlistEntry[],
   options: PlanMergedOptions,
 ): { requests: PlannedRequest[]; selection: Selection } {
-  const randomness = options.randomness ?? true;
-  const selection = selectForLabeling(
-    merged.map((e) => e.score.value),
-    options.b,
-    {
-      randomness,
-      ...(options.omega !== undefined ? { omega: options.omega } : {}),
-      ...(randomness ? { seed: options.seed } : {}),
-    },
-  );
-  const requests = selection.indices.map((index, k): PlannedRequest => {
-    const e = merged[index];
-    if (e === undefined) throw new Error('selection index out of range');
-    return {
-      requestId: requestId(e.candidateId, options.modelVersion, options.windowSeq),
-      candidateId: e.candidateId,
-      modelVersion: options.modelVersion,
-      score: e.score,
-      rank: selection.ranks[k] as number,
-      drawProbability: selection.probabilities[k] as number,
-      takenBy: selection.takenBy[k] as TakenBy,
-    };
-  });
-  return { requests, selection };
+  return selectRequests(merged, options);
 }

@@ -304,6 +304,41 @@ export interface PlannedRequest {
 }
 
 /**
+ * The randomized selection (Eq. 4) of `options.b` of `scored` (index = position), as labeling
+ * requests with their ids, ranks and draw probabilities. Shared by one instance's pool and the
+ * coordinator's merged shortlists, so both derive the same requests from the same input.
+ */
+export function selectRequests(
+  scored: readonly { readonly candidateId: string; readonly score: PooledScore }[],
+  options: Pick<PlanRequestsOptions, 'b' | 'omega' | 'randomness' | 'seed' | 'modelVersion' | 'windowSeq'>,
+): { requests: PlannedRequest[]; selection: Selection } {
+  const randomness = options.randomness ?? true;
+  const selection = selectForLabeling(
+    scored.map((e) => e.score.value),
+    options.b,
+    {
+      randomness,
+      ...(options.omega !== undefined ? { omega: options.omega } : {}),
+      ...(randomness ? { seed: options.seed } : {}),
+    },
+  );
+  const requests = selection.indices.map((index, k): PlannedRequest => {
+    const e = scored[index];
+    if (e === undefined) throw new Error('selection index out of range');
+    return {
+      requestId: requestId(e.candidateId, options.modelVersion, options.windowSeq),
+      candidateId: e.candidateId,
+      modelVersion: options.modelVersion,
+      score: e.score,
+      rank: selection.ranks[k] as number,
+      drawProbability: selection.probabilities[k] as number,
+      takenBy: selection.takenBy[k] as TakenBy,
+    };
+  });
+  return { requests, selection };
+}
+
+/**
  * Selects b candidates to ask labels for (randomized selection over {@link selectionInput}: pooled,
  * scored, not requested) and returns the requests plus the pool event that marks them requested.
  * Tick the pool to `now` first, so no expired candidate is chosen. A candidate is never requested
@@ -315,25 +350,13 @@ export function planRequests<T>(
   options: PlanRequestsOptions,
 ): { requests: PlannedRequest[]; event: PoolEvent<T>; selection: Selection } {
   const input = selectionInput(pool);
-  const randomness = options.randomness ?? true;
-  const selection = selectForLabeling(input.scores, options.b, {
-    randomness,
-    ...(options.omega !== undefined ? { omega: options.omega } : {}),
-    ...(randomness ? { seed: options.seed } : {}),
-  });
-  const requests = selection.indices.map((index, k): PlannedRequest => {
-    const c = input.candidates[index];
-    if (c === undefined || c.score === undefined) throw new Error('selection index out of range');
-    return {
-      requestId: requestId(c.id, options.modelVersion, options.windowSeq),
-      candidateId: c.id,
-      modelVersion: options.modelVersion,
-      score: c.score,
-      rank: selection.ranks[k] as number,
-      drawProbability: selection.probabilities[k] as number,
-      takenBy: selection.takenBy[k] as TakenBy,
-    };
-  });
+  const { requests, selection } = selectRequests(
+    input.candidates.map((c) => {
+      if (c.score === undefined) throw new Error(`candidate ${c.id} has no score`);
+      return { candidateId: c.id, score: c.score };
+    }),
+    options,
+  );
   return {
     requests,
     event: {
