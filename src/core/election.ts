@@ -9,6 +9,9 @@
  * - An assignment with the partition starts a new term (`term` + 1) and asks for a catch-up; the
  *   instance coordinates only after `caught-up` for that term (a catch-up of an older term is
  *   ignored), so a new coordinator never acts on a ledger it has not read to its end.
+ * - `writer-lost` (a write was fenced by a newer coordinator, or its transaction could not be
+ *   ended) makes the coordinator of that term a follower that no longer counts as owner, so that
+ *   only a new assignment, a new term, makes it coordinate again.
  */
 
 export interface ElectionState {
@@ -24,6 +27,7 @@ export type ElectionEvent =
   | { readonly type: 'rebalancing' }
   | { readonly type: 'assigned'; readonly owns: boolean }
   | { readonly type: 'caught-up'; readonly term: number }
+  | { readonly type: 'writer-lost'; readonly term: number }
   | { readonly type: 'stopped' };
 
 export type ElectionEffect =
@@ -55,6 +59,10 @@ export function electionReducer(
       effects.push({ type: 'catch-up-needed', term });
       return { state: { owns: true, term, coordinator: false }, effects };
     }
+    case 'writer-lost':
+      // A write of an older term says nothing about the current one.
+      if (event.term !== state.term) return { state, effects };
+      return { state: stepDown(state), effects };
     case 'caught-up': {
       if (!state.owns || state.coordinator || event.term !== state.term) return { state, effects };
       effects.push({ type: 'became-coordinator', term: state.term });

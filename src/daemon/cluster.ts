@@ -11,15 +11,19 @@
  * coordinator once it has read the ledger and the model versions to their end: it merges the
  * shortlists, makes the randomized selection, records each request in the ledger before
  * publishing it, and runs the fine-tuning windows (the daemon asks {@link Cluster.isCoordinator}).
- * No other instance writes labeling requests or model versions.
+ * No other instance writes labeling requests or model versions: the coordinator writes them through
+ * a transactional producer opened when its term begins, which fences any previous coordinator
+ * (see coordinator-writer.ts); a fenced write makes it step down.
  */
 import {
   AssignerProtocol,
   type Consumer,
+  type ConsumerRunConfig,
   type Kafka,
   type KafkaMessage,
   type PartitionAssigner,
   type Producer,
+  type TopicMessages,
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
@@ -56,6 +60,11 @@ import {
   type ModelVersionMessage,
 } from '../messages/index.js';
 import type { AcftMetrics } from '../observability/metrics.js';
+import {
+  CoordinatorFencedError,
+  CoordinatorWriter,
+  coordinatorTransactionalId,
+} from './coordinator-writer.js';
 import { decodeStored, encodeStored, type StoredCandidate } from './stored-candidate.js';
 
 /** What the cluster needs of the daemon. */
@@ -137,6 +146,8 @@ export class Cluster {
   private ownedCandidates: number[] = [];
   private kafka?: Kafka;
   private producer?: Producer;
+  /** The coordinator's transactional writer, for the current term only. */
+  private writer?: CoordinatorWriter;
   private mainConsumer?: Consumer;
   private ledgerConsumer?: Consumer;
   private electionConsumer?: Consumer;
@@ -186,7 +197,10 @@ export class Cluster {
       groupId: `${this.config.kafka.groupId}.ledger.${this.instanceId}.${Date.now().toString(36)}`,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
+      // Requests and their `requested` entries count once their transaction commits.
+      readUncommitted: false,
     });
+    this.followReads(this.ledgerConsumer);
     await this.ledgerConsumer.connect();
     await this.ledgerConsumer.subscribe({ topics: [this.topics.ledger], fromBeginning: true });
     await this.ledgerConsumer.run({
@@ -199,6 +213,18 @@ export class Cluster {
     });
     await this.catchUp([this.topics.ledger]);
     this.log.info({ event: 'ledger-read', labeled: this.state.labels.records.size }, 'ledger read');
+  }
+
+  /**
+   * Counts what a consumer of the ledger or of model-versions has read, transaction markers
+   * included (they never reach a handler, yet a catch-up must pass them).
+   */
+  followReads(consumer: Consumer): void {
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const key = `${payload.topic}:${payload.partition}`;
+      const next = Number(payload.lastOffset) + 1;
+      if (next > (this.positions.get(key) ?? 0)) this.positions.set(key, next);
+    });
   }
 
   /** The daemon's main consumer, before it runs: partitions it is given are rewound through it. */
@@ -229,17 +255,21 @@ export class Cluster {
     await c.connect();
     // Shortlists are fresh or useless: a new coordinator starts at the end (nothing is committed).
     await c.subscribe({ topics: [this.topics.coordination], fromBeginning: false });
-    await c.run({
+    await c.run(this.electionRun());
+    this.shortlistTimer = setInterval(
+      () => void this.publishShortlist(),
+      this.config.cluster.shortlistIntervalMs,
+    );
+  }
+
+  private electionRun(): ConsumerRunConfig {
+    return {
       autoCommit: false,
       eachMessage: ({ message }) => {
         this.onShortlist(message);
         return Promise.resolve();
       },
-    });
-    this.shortlistTimer = setInterval(
-      () => void this.publishShortlist(),
-      this.config.cluster.shortlistIntervalMs,
-    );
+    };
   }
 
   // --- election ---
@@ -250,12 +280,9 @@ export class Cluster {
     for (const effect of step.effects) {
       switch (effect.type) {
         case 'catch-up-needed':
-          void this.catchUp([this.topics.ledger, this.topics.modelVersions]).then(
-            () => this.dispatch({ type: 'caught-up', term: effect.term }),
-            (error: unknown) => {
-              if (!this.closing) this.log.error({ event: 'catch-up-failed', err: error }, 'catch-up failed');
-            },
-          );
+          void this.takeOver(effect.term).catch((error: unknown) => {
+            if (!this.closing) this.log.error({ event: 'catch-up-failed', err: error }, 'catch-up failed');
+          });
           break;
         case 'became-coordinator':
           this.shortlists.clear();
@@ -273,9 +300,81 @@ export class Cluster {
             { event: 'coordinator', role: 'lost', term: effect.term, instance: this.instanceId },
             'this instance no longer coordinates',
           );
+          this.dropWriter();
           this.options.host.onStepDown();
           break;
       }
+    }
+  }
+
+  /**
+   * A new term: opens the transactional writer first (which fences the previous coordinator and
+   * aborts its open transaction, so the ledger holds no write of it still to come), then reads the
+   * ledger and the model versions to their ends, then coordinates.
+   */
+  private async takeOver(term: number): Promise<void> {
+    const writer = await CoordinatorWriter.open(this.kafka as Kafka, {
+      transactionalId: coordinatorTransactionalId(this.config.kafka.groupId),
+      // Longer than a session: a process frozen long enough for the broker to abort its
+      // transaction has lost the partition too, so a new term follows.
+      transactionTimeoutMs: Math.min(900_000, Math.max(60_000, 2 * this.config.kafka.sessionTimeoutMs)),
+    });
+    if (this.closing || !this.election.owns || this.election.term !== term) {
+      await writer.close();
+      return;
+    }
+    this.writer = writer;
+    await this.catchUp([this.topics.ledger, this.topics.modelVersions]);
+    this.dispatch({ type: 'caught-up', term });
+  }
+
+  private dropWriter(): void {
+    const writer = this.writer;
+    this.writer = undefined;
+    void writer?.close();
+  }
+
+  /**
+   * Writes as the coordinator of the current term, in one transaction. A fenced write (another
+   * instance took over while this one was frozen or cut off) is never retried: this instance steps
+   * down. So does one whose transaction could not be ended; it then rejoins the election.
+   */
+  async writeAsCoordinator(topicMessages: TopicMessages[]): Promise<void> {
+    const writer = this.writer;
+    const term = this.election.term;
+    if (!this.isCoordinator || writer === undefined) throw new Error('not the coordinator');
+    try {
+      await writer.write(topicMessages);
+    } catch (error) {
+      if (error instanceof CoordinatorFencedError) {
+        this.options.metrics.coordinatorFenced.inc();
+        this.log.warn(
+          { event: 'coordinator-fenced', term, instance: this.instanceId, err: error },
+          'another instance coordinates now: write refused, stepping down',
+        );
+        this.dispatch({ type: 'writer-lost', term });
+      } else if (!writer.usable && !this.closing) {
+        this.log.error(
+          { event: 'coordinator-writer-lost', term, err: error },
+          'transaction not ended: stepping down and rejoining the election',
+        );
+        this.dispatch({ type: 'writer-lost', term });
+        void this.rejoinElection();
+      }
+      throw error;
+    }
+  }
+
+  /** Leaves and rejoins the coordination group: a new assignment, a new term and writer. */
+  private async rejoinElection(): Promise<void> {
+    const c = this.electionConsumer;
+    if (c === undefined || this.closing) return;
+    try {
+      await c.stop();
+      if (!this.closing) await c.run(this.electionRun());
+    } catch (error) {
+      if (!this.closing)
+        this.log.error({ event: 'rejoin-failed', err: error }, 'coordination group not rejoined');
     }
   }
 
@@ -652,40 +751,31 @@ export class Cluster {
     });
   }
 
+  /**
+   * The `requested` ledger entries and the labeling requests of one selection, in one transaction:
+   * a coordinator that takes over sees both or neither, and a fenced one publishes neither.
+   */
   private async publishRequests(
     planned: ReturnType<typeof planMergedRequests>,
     now: number,
     leaseUntilMs: number,
   ): Promise<void> {
-    const producer = this.producer as Producer;
     const issuedAt = new Date(now).toISOString();
     const leaseExpiresAt = new Date(leaseUntilMs).toISOString();
-    try {
-      await producer.send({
-        topic: this.topics.ledger,
-        messages: planned.requests.map((r) => ({
-          key: r.candidateId,
-          value: encodeLedgerMessage({
-            schema: 'acft.ledger/v1',
-            kind: 'requested',
-            candidateId: r.candidateId,
-            requestId: r.requestId,
-            modelVersion: r.modelVersion,
-            issuedAt,
-            leaseExpiresAt,
-            writer: this.instanceId,
-          }),
-        })),
-      });
-    } catch (error) {
-      for (const r of planned.requests) this.book.delete(r.candidateId);
-      if (!this.closing)
-        this.log.error({ event: 'publish-failed', err: error }, 'requests not recorded in the ledger');
-      return;
-    }
-    // Recorded: a coordinator that takes over now will not ask again. Only a coordinator asks.
-    if (!this.isCoordinator || this.closing) return;
-    const messages = planned.requests.map((r) => ({
+    const ledger = planned.requests.map((r) => ({
+      key: r.candidateId,
+      value: encodeLedgerMessage({
+        schema: 'acft.ledger/v1',
+        kind: 'requested',
+        candidateId: r.candidateId,
+        requestId: r.requestId,
+        modelVersion: r.modelVersion,
+        issuedAt,
+        leaseExpiresAt,
+        writer: this.instanceId,
+      }),
+    }));
+    const requests = planned.requests.map((r) => ({
       key: r.candidateId,
       value: encodeLabelingRequest({
         requestId: r.requestId,
@@ -708,16 +798,21 @@ export class Cluster {
       }),
     }));
     try {
-      await producer.send({ topic: this.topics.labelingRequests, messages });
-      this.options.metrics.labelingRequestsEmitted.inc(messages.length);
-      this.log.info(
-        { event: 'requests', count: messages.length, version: planned.requests[0]?.modelVersion },
-        'labeling requests issued',
-      );
+      await this.writeAsCoordinator([
+        { topic: this.topics.ledger, messages: ledger },
+        { topic: this.topics.labelingRequests, messages: requests },
+      ]);
     } catch (error) {
-      if (!this.closing)
+      for (const r of planned.requests) this.book.delete(r.candidateId);
+      if (!this.closing && !(error instanceof CoordinatorFencedError))
         this.log.error({ event: 'publish-failed', err: error }, 'labeling requests not published');
+      return;
     }
+    this.options.metrics.labelingRequestsEmitted.inc(requests.length);
+    this.log.info(
+      { event: 'requests', count: requests.length, version: planned.requests[0]?.modelVersion },
+      'labeling requests issued',
+    );
   }
 
   // --- model versions ---
@@ -750,7 +845,9 @@ export class Cluster {
     if (this.closing) return;
     this.closing = true;
     if (this.shortlistTimer) clearInterval(this.shortlistTimer);
+    const writer = this.writer;
     this.dispatch({ type: 'stopped' });
+    await writer?.close();
     await this.electionConsumer?.disconnect().catch(() => undefined);
     await this.ledgerConsumer?.disconnect().catch(() => undefined);
   }

@@ -443,7 +443,10 @@ export class Daemon {
       groupId: `${this.config.kafka.groupId}.versions.${hostname()}.${process.pid}.${Date.now()}`,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
+      // Scale-out: a version counts once the coordinator's transaction commits.
+      readUncommitted: false,
     });
+    this.cluster?.followReads(this.versionsConsumer);
     await this.versionsConsumer.connect();
     await this.versionsConsumer.subscribe({
       topics: [this.config.kafka.topics.modelVersions],
@@ -1058,10 +1061,13 @@ export class Daemon {
         // Scale-out: only the coordinator writes versions (it may have stepped down while training).
         if (this.cluster && !this.cluster.isCoordinator) throw new Error('no longer the coordinator');
         this.cluster?.ownVersion(version);
-        await this.producer.send({
+        const versionMessages = {
           topic: config.kafka.topics.modelVersions,
           messages: [{ key: version, value: encodeModelVersion(message) }],
-        });
+        };
+        // Scale-out: in the coordinator's transaction, refused if another instance took over.
+        if (this.cluster) await this.cluster.writeAsCoordinator([versionMessages]);
+        else await this.producer.send(versionMessages);
         labelsReducer(
           this.state.labels,
           { type: 'window-completed', seq, now: Date.now() },

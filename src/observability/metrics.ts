@@ -47,6 +47,7 @@ export const METRIC_NAMES = [
   'acft_leader',
   'acft_owned_partitions',
   'acft_coordinator_shortlists',
+  'acft_coordinator_fenced_total',
   'acft_broker_connected',
   'acft_checkpoint_seconds',
   'acft_last_checkpoint_timestamp_seconds',
@@ -161,6 +162,8 @@ export interface AcftMetrics {
   readonly ownedPartitions: Gauge<'topic'>;
   /** `acft_coordinator_shortlists`: on the coordinator, instances whose fresh shortlist it holds (scale-out). */
   readonly coordinatorShortlists: Gauge;
+  /** `acft_coordinator_fenced_total`: coordinator writes refused because a successor had taken over (scale-out). */
+  readonly coordinatorFenced: Counter;
   /** `acft_broker_connected`: 1 while the Kafka clients are connected, else 0. */
   readonly brokerConnected: Gauge;
   /** `acft_checkpoint_seconds`: time to write a checkpoint (temp file, fsync, rename). */
@@ -319,6 +322,10 @@ export function createMetrics(
     coordinatorShortlists: gauge(
       'acft_coordinator_shortlists',
       'On the coordinator: instances whose fresh shortlist it holds (scale-out; 0 elsewhere).',
+    ),
+    coordinatorFenced: counter(
+      'acft_coordinator_fenced_total',
+      'Coordinator writes refused because another instance had taken over (the instance stepped down).',
     ),
     brokerConnected: gauge('acft_broker_connected', '1 while the Kafka clients are connected, else 0.'),
     checkpointDuration: histogram(

@@ -56,12 +56,34 @@ void describe('election', () => {
     }
   });
 
+  void it('a lost writer (fenced) steps down until a new term; one of an older term is ignored', () => {
+    const { state, effects } = run([
+      { type: 'assigned', owns: true },
+      { type: 'caught-up', term: 1 },
+      { type: 'writer-lost', term: 1 },
+      // Still a member with the partition per kafkajs: no new term until an assignment gives it.
+      { type: 'caught-up', term: 1 },
+    ]);
+    assert.deepEqual(state, { owns: false, term: 1, coordinator: false });
+    assert.equal(effects.at(-1)?.type, 'stepped-down');
+    const again = run(
+      [
+        { type: 'assigned', owns: true },
+        { type: 'caught-up', term: 2 },
+        { type: 'writer-lost', term: 1 },
+      ],
+      state,
+    );
+    assert.deepEqual(again.state, { owns: true, term: 2, coordinator: true });
+  });
+
   void it('coordinates exactly when it owns the partition and caught up for the latest term', () => {
     const event = fc.oneof(
       fc.constant<ElectionEvent>({ type: 'rebalancing' }),
       fc.constant<ElectionEvent>({ type: 'stopped' }),
       fc.boolean().map<ElectionEvent>((owns) => ({ type: 'assigned', owns })),
       fc.integer({ min: 0, max: 5 }).map<ElectionEvent>((term) => ({ type: 'caught-up', term })),
+      fc.integer({ min: 0, max: 5 }).map<ElectionEvent>((term) => ({ type: 'writer-lost', term })),
     );
     fc.assert(
       fc.property(fc.array(event, { maxLength: 40 }), (events) => {
