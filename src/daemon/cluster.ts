@@ -9,8 +9,8 @@
  * - publishes its shortlist (top ω·b) to the coordination topic.
  * The instance that owns the coordination topic's single partition, in a group of its own, is the
  * coordinator once it has read the ledger and the model versions to their end: it merges the
- * shortlists, makes the randomized selection, records each request in the ledger before
- * publishing it, and runs the fine-tuning windows (the daemon asks {@link Cluster.isCoordinator}).
+ * shortlists, makes the randomized selection, records each request in the ledger in the
+ * transaction that publishes it, and runs the fine-tuning windows (the daemon asks {@link Cluster.isCoordinator}).
  * No other instance writes labeling requests or model versions: the coordinator writes them through
  * a transactional producer opened when its term begins, which fences any previous coordinator
  * (see coordinator-writer.ts); a fenced write makes it step down.
@@ -281,7 +281,11 @@ export class Cluster {
       switch (effect.type) {
         case 'catch-up-needed':
           void this.takeOver(effect.term).catch((error: unknown) => {
-            if (!this.closing) this.log.error({ event: 'catch-up-failed', err: error }, 'catch-up failed');
+            if (!this.closing)
+              this.log.error(
+                { event: 'catch-up-failed', err: error },
+                'take-over failed (writer or catch-up)',
+              );
           });
           break;
         case 'became-coordinator':
@@ -323,6 +327,8 @@ export class Cluster {
       await writer.close();
       return;
     }
+    // A writer of an earlier term whose catch-up a rebalance interrupted (no step-down then).
+    this.dropWriter();
     this.writer = writer;
     await this.catchUp([this.topics.ledger, this.topics.modelVersions]);
     this.dispatch({ type: 'caught-up', term });
@@ -709,8 +715,8 @@ export class Cluster {
 
   /**
    * On the coordinator: tops the outstanding requests up to b (less the new labels of this
-   * window) from the merged shortlists; each request is written to the ledger before it is
-   * published, so a coordinator that takes over knows it.
+   * window) from the merged shortlists; each request is written to the ledger in the transaction
+   * that publishes it, so a coordinator that takes over knows it.
    */
   maybeRequest(): void {
     if (!this.isCoordinator || this.requesting || this.closing || this.options.host.windowRunning()) return;

@@ -13,13 +13,10 @@
  * answered, so a second request would be a request while one is outstanding or after its answer).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   parseLabelingRequest,
   parseModelVersion,
@@ -27,121 +24,13 @@ import {
   type ModelVersionMessage,
 } from '../../src/messages/index.js';
 import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
+import { createTopicsPatiently, Instance, waitFor, type LogLine } from '../support/acft-instance.js';
 import { uniqueTopic, useKafka } from '../support/kafka.js';
 import { startMoto, type MotoServer } from '../support/moto.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PARTITIONS = 2;
 
 const kafka = useKafka();
-
-interface LogLine {
-  event?: string;
-  msg?: string;
-  level?: number;
-  at: number;
-  [key: string]: unknown;
-}
-
-/** The environment without ACFT_* variables (the daemon refuses unknown ones, e.g. ACFT_TEST_LOG). */
-function withoutAcftVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('ACFT_')));
-}
-
-/** A running `acft run` child process and its JSON log lines. */
-class Instance {
-  readonly lines: LogLine[] = [];
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-
-  constructor(
-    readonly id: string,
-    env: Record<string, string>,
-  ) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run'], {
-      cwd: ROOT,
-      env: { ...withoutAcftVariables(process.env), ...env, ACFT_CLUSTER_INSTANCE_ID: id },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const read = (stream: NodeJS.ReadableStream) =>
-      createInterface({ input: stream }).on('line', (line) => {
-        if (process.env['ACFT_TEST_LOG']) process.stderr.write(`[${id}] ${line}\n`);
-        try {
-          this.lines.push({ ...(JSON.parse(line) as object), at: Date.now() });
-        } catch {
-          this.lines.push({ msg: line, at: Date.now() });
-        }
-      });
-    read(this.child.stdout as NodeJS.ReadableStream);
-    read(this.child.stderr as NodeJS.ReadableStream);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
-  }
-
-  events(event: string): LogLine[] {
-    return this.lines.filter((l) => l.event === event);
-  }
-
-  /** Candidate partitions of the latest assignment. */
-  candidatePartitions(topic: string): number[] {
-    const last = this.events('partitions-assigned').at(-1);
-    const owned = (last?.['partitions'] as string[] | undefined) ?? [];
-    return owned.filter((tp) => tp.startsWith(`${topic}:`)).map((tp) => Number(tp.slice(topic.length + 1)));
-  }
-
-  /** Coordinates per its latest role change. */
-  get coordinator(): boolean {
-    return this.events('coordinator').at(-1)?.['role'] === 'gained';
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-  }
-
-  async stop(): Promise<void> {
-    this.kill('SIGTERM');
-    const timer = setTimeout(() => this.kill('SIGKILL'), 20_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Creates the topics, then waits until every partition has a leader. (kafkajs' own
- * `waitForLeaders` gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers at first.)
- */
-async function createTopicsPatiently(
-  topics: { topic: string; numPartitions: number; configEntries?: { name: string; value: string }[] }[],
-): Promise<void> {
-  const admin = await kafka.admin();
-  await admin.createTopics({
-    waitForLeaders: false,
-    topics: topics.map((t) => ({ ...t, replicationFactor: 1 })),
-  });
-  await waitFor(
-    'the topics to have leaders',
-    async () => {
-      try {
-        const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
-        return meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
-      } catch {
-        return false;
-      }
-    },
-    60_000,
-  );
-}
-
-async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 90_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** The scenario, with versions in a shared directory or in S3-compatible storage (moto). */
 function scaleOutSuite(store: 'directory' | 's3'): void {
@@ -166,7 +55,7 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
 
     before(async () => {
       dir = await mkdtemp(path.join(os.tmpdir(), 'acft-scale-'));
-      await createTopicsPatiently([
+      await createTopicsPatiently(kafka, [
         { topic: topics.candidates, numPartitions: PARTITIONS },
         { topic: topics.feedback, numPartitions: PARTITIONS },
         { topic: topics.labelingRequests, numPartitions: 1 },

@@ -1,0 +1,120 @@
+/**
+ * `acft run` instances as child processes for integration tests (scale-out), with their JSON log
+ * lines, and the waiting helpers those tests share.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { KafkaFixture } from './kafka.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface LogLine {
+  event?: string;
+  msg?: string;
+  level?: number;
+  at: number;
+  [key: string]: unknown;
+}
+
+/** The environment without ACFT_* variables (the daemon refuses unknown ones, e.g. ACFT_TEST_LOG). */
+function withoutAcftVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('ACFT_')));
+}
+
+/** A running `acft run` child process and its JSON log lines. */
+export class Instance {
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly id: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'run'], {
+      cwd: ROOT,
+      env: { ...withoutAcftVariables(process.env), ...env, ACFT_CLUSTER_INSTANCE_ID: id },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const read = (stream: NodeJS.ReadableStream) =>
+      createInterface({ input: stream }).on('line', (line) => {
+        if (process.env['ACFT_TEST_LOG']) process.stderr.write(`[${id}] ${line}\n`);
+        try {
+          this.lines.push({ ...(JSON.parse(line) as object), at: Date.now() });
+        } catch {
+          this.lines.push({ msg: line, at: Date.now() });
+        }
+      });
+    read(this.child.stdout as NodeJS.ReadableStream);
+    read(this.child.stderr as NodeJS.ReadableStream);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  events(event: string): LogLine[] {
+    return this.lines.filter((l) => l.event === event);
+  }
+
+  /** Candidate partitions of the latest assignment. */
+  candidatePartitions(topic: string): number[] {
+    const last = this.events('partitions-assigned').at(-1);
+    const owned = (last?.['partitions'] as string[] | undefined) ?? [];
+    return owned.filter((tp) => tp.startsWith(`${topic}:`)).map((tp) => Number(tp.slice(topic.length + 1)));
+  }
+
+  /** Coordinates per its latest role change. */
+  get coordinator(): boolean {
+    return this.events('coordinator').at(-1)?.['role'] === 'gained';
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), 20_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Creates the topics, then waits until every partition has a leader. (kafkajs' own
+ * `waitForLeaders` gives up on UNKNOWN_TOPIC_OR_PARTITION, which a busy broker answers at first.)
+ */
+export async function createTopicsPatiently(
+  kafka: KafkaFixture,
+  topics: { topic: string; numPartitions: number; configEntries?: { name: string; value: string }[] }[],
+): Promise<void> {
+  const admin = await kafka.admin();
+  await admin.createTopics({
+    waitForLeaders: false,
+    topics: topics.map((t) => ({ ...t, replicationFactor: 1 })),
+  });
+  await waitFor(
+    'the topics to have leaders',
+    async () => {
+      try {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+        return meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      } catch {
+        return false;
+      }
+    },
+    60_000,
+  );
+}
+
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
