@@ -151,6 +151,7 @@ export class Cluster {
   private mainConsumer?: Consumer;
   private ledgerConsumer?: Consumer;
   private electionConsumer?: Consumer;
+  private electionMemberId?: string;
   private shortlistTimer?: NodeJS.Timeout;
   private requesting = false;
   private requestRound = 0;
@@ -247,6 +248,12 @@ export class Cluster {
     const c = this.electionConsumer;
     c.on(c.events.GROUP_JOIN, (e) => {
       const owns = (e.payload.memberAssignment[this.topics.coordination] ?? []).includes(0);
+      // A new member id: this instance was dropped from the group (its session expired, e.g. while
+      // frozen) and kafkajs rejoined without a rebalance event. Whatever it owned before is gone,
+      // and so is its term, even if the new assignment gives it the partition again.
+      if (this.electionMemberId !== undefined && e.payload.memberId !== this.electionMemberId)
+        this.dispatch({ type: 'rebalancing' });
+      this.electionMemberId = e.payload.memberId;
       this.dispatch({ type: 'assigned', owns });
     });
     c.on(c.events.REBALANCING, () => this.dispatch({ type: 'rebalancing' }));
@@ -352,20 +359,26 @@ export class Cluster {
     try {
       await writer.write(topicMessages);
     } catch (error) {
-      if (error instanceof CoordinatorFencedError) {
-        this.options.metrics.coordinatorFenced.inc();
-        this.log.warn(
-          { event: 'coordinator-fenced', term, instance: this.instanceId, err: error },
-          'another instance coordinates now: write refused, stepping down',
+      const fenced = error instanceof CoordinatorFencedError;
+      if (fenced) this.options.metrics.coordinatorFenced.inc();
+      if (fenced || (!writer.usable && !this.closing)) {
+        // A newer term of this instance has a writer of its own: nothing to step down from.
+        const current = this.election.owns && this.election.term === term;
+        this.log[fenced ? 'warn' : 'error'](
+          {
+            event: fenced ? 'coordinator-fenced' : 'coordinator-writer-lost',
+            term,
+            instance: this.instanceId,
+            err: error,
+          },
+          fenced
+            ? 'another instance coordinates now: write refused, stepping down'
+            : 'transaction not ended: stepping down',
         );
         this.dispatch({ type: 'writer-lost', term });
-      } else if (!writer.usable && !this.closing) {
-        this.log.error(
-          { event: 'coordinator-writer-lost', term, err: error },
-          'transaction not ended: stepping down and rejoining the election',
-        );
-        this.dispatch({ type: 'writer-lost', term });
-        void this.rejoinElection();
+        // The group may still give this instance the partition (kafkajs says nothing when the
+        // broker fenced it without a rebalance): leaving and joining again makes a new term.
+        if (current) void this.rejoinElection();
       }
       throw error;
     }
@@ -375,6 +388,7 @@ export class Cluster {
   private async rejoinElection(): Promise<void> {
     const c = this.electionConsumer;
     if (c === undefined || this.closing) return;
+    this.log.info({ event: 'coordination-rejoin' }, 'leaving and rejoining the coordination group');
     try {
       await c.stop();
       if (!this.closing) await c.run(this.electionRun());
