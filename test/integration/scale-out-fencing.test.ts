@@ -183,13 +183,15 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 240_
     );
 
     // Whether the woken coordinator still tries to write before it hears of the rebalance is a
-    // race (it may be training a window, whose publication checks the role first): rounds go on,
-    // the successor of one round being the frozen coordinator of the next, until one did try.
+    // race (its role is checked before each write): rounds go on, the successor of one round being
+    // the frozen coordinator of the next, until one did try.
     let fencedRounds = 0;
     for (let round = 1; round <= MAX_ROUNDS && fencedRounds === 0; round++) {
       const [zombie, successor] = await settledCoordinator(a, b);
+      // Frozen as it logs a published window, when possible: it then has the requests of the next
+      // selection to publish as soon as it is woken.
+      await zombie.signalOn('window', 'SIGSTOP', 15_000);
       const frozenAt = Date.now();
-      zombie.kill('SIGSTOP');
       await waitFor(
         `round ${round}: the successor to coordinate and publish requests`,
         () =>

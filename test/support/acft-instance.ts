@@ -26,6 +26,7 @@ function withoutAcftVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /** A running `acft run` child process and its JSON log lines. */
 export class Instance {
   readonly lines: LogLine[] = [];
+  private readonly watchers = new Set<(line: LogLine) => void>();
   readonly exited: Promise<number | null>;
   private readonly child: ChildProcess;
 
@@ -41,15 +42,38 @@ export class Instance {
     const read = (stream: NodeJS.ReadableStream) =>
       createInterface({ input: stream }).on('line', (line) => {
         if (process.env['ACFT_TEST_LOG']) process.stderr.write(`[${id}] ${line}\n`);
+        let parsed: LogLine;
         try {
-          this.lines.push({ ...(JSON.parse(line) as object), at: Date.now() });
+          parsed = { ...(JSON.parse(line) as object), at: Date.now() };
         } catch {
-          this.lines.push({ msg: line, at: Date.now() });
+          parsed = { msg: line, at: Date.now() };
         }
+        this.lines.push(parsed);
+        for (const watcher of this.watchers) watcher(parsed);
       });
     read(this.child.stdout as NodeJS.ReadableStream);
     read(this.child.stderr as NodeJS.ReadableStream);
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  /**
+   * Sends `signal` as soon as the instance logs `event` (synchronously with the line's arrival,
+   * not at the next poll), or after `timeoutMs` in any case; resolves to whether the event came.
+   */
+  signalOn(event: string, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (seen: boolean) => {
+        this.watchers.delete(watcher);
+        clearTimeout(timer);
+        this.kill(signal);
+        resolve(seen);
+      };
+      const watcher = (line: LogLine) => {
+        if (line.event === event) done(true);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.watchers.add(watcher);
+    });
   }
 
   events(event: string): LogLine[] {
