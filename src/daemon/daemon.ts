@@ -88,6 +88,7 @@ import {
 } from './kafka-client.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
 import { faultPoint } from './fault-points.js';
+import { isolatePoison } from './isolate-poison.js';
 import { outboxOf, withOutbox, type OutboxEntry } from './outbox.js';
 import {
   decodeStored,
@@ -99,6 +100,7 @@ import {
   type StoredCandidate,
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
+import { stateDigest } from './state-digest.js';
 import { initBackend } from '../model/backend.js';
 
 export interface DaemonOptions {
@@ -237,6 +239,15 @@ export class Daemon {
       publishedAtMs: 0,
     };
     await this.restore();
+    this.log.info(
+      {
+        event: 'restored',
+        servedVersion: this.served.version,
+        outbox: this.outbox.length,
+        ...stateDigest(this.snapshot()),
+      },
+      'state restored',
+    );
 
     await probeBrokers(kafkaOptions(config.kafka)).catch((cause: unknown) => {
       throw new BrokersUnreachableError(config.kafka.brokers, cause);
@@ -297,10 +308,6 @@ export class Daemon {
           this.labelingConfig.labels,
         );
       }
-      this.log.info(
-        { event: 'restored', pool: poolSize(this.state.pool), labeled: labeledCount(this.state.labels) },
-        'state restored from checkpoint',
-      );
     }
     const promoted = (await this.store.list()).filter((m) => m.info.status === 'promoted');
     const wanted =
@@ -328,9 +335,8 @@ export class Daemon {
     await this.serve(this.m0);
   }
 
-  private async checkpoint(): Promise<void> {
-    const started = performance.now();
-    const snapshot = toSnapshot(
+  private snapshot() {
+    return toSnapshot(
       {
         pool: this.state.pool,
         labels: this.state.labels,
@@ -339,6 +345,11 @@ export class Daemon {
       },
       { encodePayload: encodeStored },
     );
+  }
+
+  private async checkpoint(): Promise<void> {
+    const started = performance.now();
+    const snapshot = this.snapshot();
     const outbox = [...this.outbox];
     await writeCheckpoint(this.config.state.checkpointDir, withOutbox(snapshot, outbox));
     for (const entry of outbox) this.durableOutbox.add(entry);
@@ -468,29 +479,31 @@ export class Daemon {
 
   /** Sends the outbox messages whose versions are not on their topic yet; keeps the ones that fail. */
   private flushOutbox(): Promise<void> {
-    this.flushingOutbox ??= (async () => {
-      try {
-        for (const entry of this.outbox.filter((e) => this.durableOutbox.has(e))) {
-          if (!this.publishedVersions.has(entry.key)) {
-            await this.producer.send({
-              topic: entry.topic,
-              messages: [{ key: entry.key, value: entry.value }],
-            });
-            this.publishedVersions.add(entry.key);
-            faultPoint('after-version-published');
-          }
-          this.outbox = this.outbox.filter((e) => e !== entry);
-        }
-      } catch (error) {
-        this.log.error(
-          { event: 'publish-failed', err: error },
-          'model version not published yet; it stays in the outbox and is sent again',
-        );
-      } finally {
-        this.flushingOutbox = undefined;
-      }
-    })();
+    this.flushingOutbox ??= this.sendOutbox().finally(() => {
+      this.flushingOutbox = undefined;
+    });
     return this.flushingOutbox;
+  }
+
+  private async sendOutbox(): Promise<void> {
+    try {
+      for (const entry of this.outbox.filter((e) => this.durableOutbox.has(e))) {
+        if (!this.publishedVersions.has(entry.key)) {
+          await this.producer.send({
+            topic: entry.topic,
+            messages: [{ key: entry.key, value: entry.value }],
+          });
+          this.publishedVersions.add(entry.key);
+          faultPoint('after-version-published');
+        }
+        this.outbox = this.outbox.filter((e) => e !== entry);
+      }
+    } catch (error) {
+      this.log.error(
+        { event: 'publish-failed', err: error },
+        'model version not published yet; it stays in the outbox and is sent again',
+      );
+    }
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -792,9 +805,34 @@ export class Daemon {
     }
   }
 
+  /** {@link scoreIds}, with a candidate that poisons its batch dead-lettered and dropped from the pool. */
+  private scoreIdsIsolating(ids: readonly string[]): Promise<void> {
+    return isolatePoison(
+      ids,
+      (part) => this.scoreIds(part),
+      async (id, error) => {
+        const candidate = getCandidate(this.state.pool, id);
+        if (!candidate) return;
+        poolReducer(this.state.pool, { type: 'discard', id, reason: 'poison' }, this.labelingConfig.pool);
+        this.arrivals.delete(id);
+        this.log.error(
+          {
+            event: 'poison',
+            topic: candidate.source.topic,
+            partition: candidate.source.partition,
+            offset: candidate.source.offset,
+            err: error,
+          },
+          'candidate failed in scoring',
+        );
+        await this.deadLetter(candidate.source, { key: Buffer.from(id), value: null }, 'poison', error);
+      },
+    );
+  }
+
   private async scoreNew(ids: string[]): Promise<void> {
     try {
-      await this.scoreIds(ids);
+      await this.scoreIdsIsolating(ids);
       const now = Date.now();
       for (const id of ids) {
         const at = this.arrivals.get(id);
@@ -822,7 +860,7 @@ export class Daemon {
           256,
         );
         if (ids.length === 0) break;
-        await this.scoreIds(ids);
+        await this.scoreIdsIsolating(ids);
         doneCount += ids.length;
         this.metrics.rescoreProgress.set(total > 0 ? Math.min(1, doneCount / total) : 1);
       }
@@ -1255,6 +1293,11 @@ export class Daemon {
         servedVersion: this.served?.version ?? null,
         pool: poolSize(this.state.pool),
         labeled: labeledCount(this.state.labels),
+        newLabels: newLabelsSinceWindow(this.state.labels),
+        outstanding: outstandingRequests(this.state.pool).length,
+        windowRunning: this.windowRunning,
+        intakePaused: this.paused,
+        outbox: this.outbox.length,
       },
     };
   }
