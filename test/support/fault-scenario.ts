@@ -269,9 +269,12 @@ export class FaultScenario {
     while (!predicate()) {
       if (daemon && !daemon.running)
         throw new Error(`daemon exited while waiting for ${what}:\n${daemon.tail()}`);
-      if (Date.now() > deadline)
+      if (Date.now() > deadline) {
         const ready = daemon ? await fetch(`${await daemon.url()}/readyz`).then((r) => r.text(), String) : '';
-      throw new Error(`timed out waiting for ${what}${daemon ? `: /readyz ${ready}\n${daemon.tail()}` : ''}`);
+        throw new Error(
+          `timed out waiting for ${what}${daemon ? `: /readyz ${ready}\n${daemon.tail()}` : ''}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   }
