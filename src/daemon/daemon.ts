@@ -39,6 +39,7 @@ import {
   labeledCount,
   labelsReducer,
   newLabelsSinceWindow,
+  resumePendingClock,
   trainableCandidates,
   trainingExamples,
   type LabelingConfig,
@@ -157,6 +158,8 @@ export class Daemon {
   private lastCheckpointAt = 0;
   private brokerDownSince: number | null = null;
   private fatalRaised = false;
+  /** Set once the group gave this instance its partitions: the clocks of waiting work run from then. */
+  private joined = false;
   private inFlightBatches = 0;
   private requestRound = 0;
   private readonly windowsDone: { version: string; status: string }[] = [];
@@ -392,6 +395,8 @@ export class Daemon {
           })),
         );
       }
+      resumePendingClock(this.state.labels, Date.now());
+      this.joined = true;
       this.log.info({ event: 'partitions-assigned', partitions: owned }, 'consumer group joined');
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
@@ -1198,6 +1203,7 @@ export class Daemon {
     const now = Date.now();
     // First, so that no failing step below (a commit during an outage) can skip it.
     this.checkOutage(now);
+    if (!this.joined) return;
     try {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);

@@ -375,6 +375,12 @@ export class FaultScenario {
     );
     await initBackend('cpu');
     for (const v of this.versions) await loadArtifactFromPath(v.artifact.location, v.artifact.sha256);
+    // No source references (stand-ins for patient identifiers) in any log line of any run.
+    const logs = this.daemons
+      .map((d) => `${d.lines.map((l) => JSON.stringify(l)).join('\n')}\n${d.stderr.join('')}`)
+      .join('\n');
+    for (const id of this.sent.keys())
+      assert.ok(!logs.includes(`st-${id}`), `a source reference of ${id} was logged`);
     if (options.expectedDead) {
       const byReason: Record<string, number> = {};
       for (const d of this.dead) byReason[d.reason] = (byReason[d.reason] ?? 0) + 1;
