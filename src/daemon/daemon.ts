@@ -461,16 +461,30 @@ export class Daemon {
    */
   private async catchUpVersions(): Promise<void> {
     const topic = this.config.kafka.topics.modelVersions;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    let ends: { partition: number; offset: string }[];
-    try {
-      ends = await admin.fetchTopicOffsets(topic);
-    } finally {
-      await admin.disconnect();
+    let ends: { partition: number; offset: string }[] | undefined;
+    // Right after the topic is created its leader may not be known everywhere yet: try again.
+    for (let attempt = 1; ends === undefined && attempt <= 10; attempt++) {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+        ends = await admin.fetchTopicOffsets(topic);
+      } catch (error) {
+        if (attempt === 10) {
+          this.log.warn(
+            { event: 'versions-catch-up-failed', topic, err: error },
+            'model-versions end not known at start',
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
     }
+    if (ends === undefined) return;
+    const known = ends;
     const caughtUp = () =>
-      ends.every(
+      known.every(
         (p) => Number(p.offset) === 0 || (this.versionsRead.get(p.partition) ?? 0) >= Number(p.offset),
       );
     const deadline = Date.now() + 60_000;
