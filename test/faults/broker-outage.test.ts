@@ -35,8 +35,8 @@ async function finish(s: FaultScenario, d: DaemonProcess, scenario: string, extr
   const versions = s.versions.length;
   await s.sendCandidates(40, 30);
   await s.waitFor('a version after the outage', () => s.versions.length > versions, 240_000, d);
-  s.stopOracle();
-  await new Promise((r) => setTimeout(r, 3_000));
+  await s.stopOracle();
+  await s.waitAllCommitted();
   const exit = await d.stop();
   assert.equal(exit.code, 0, `graceful stop:\n${d.tail()}`);
   const counts = await s.verify();
@@ -84,7 +84,7 @@ describe('broker outages', { timeout: 1_800_000 }, () => {
       assert.equal(exit.code, 70, `exit code:\n${d1.tail()}`);
       const exitedAfterMs = Date.now() - down;
       assert.ok(d1.events('outage').length === 1 || d1.events('fatal').length === 1);
-      s.stopOracle();
+      await s.stopOracle();
       const before = await s.digest();
       await broker.start();
       const d2 = await s.startDaemon(quick);

@@ -115,7 +115,7 @@ describe('disk full', { timeout: 1_200_000 }, () => {
         d1,
       );
       await new Promise((r) => setTimeout(r, 1_500));
-      s.stopOracle();
+      await s.stopOracle();
       d1.kill('SIGKILL');
       await d1.exited;
       const last = await s.digest();
@@ -124,8 +124,8 @@ describe('disk full', { timeout: 1_200_000 }, () => {
       await d2.waitForEvent('started');
       s.startOracle();
       await new Promise((r) => setTimeout(r, 3_000));
-      s.stopOracle();
-      await new Promise((r) => setTimeout(r, 3_000));
+      await s.stopOracle();
+      await s.waitAllCommitted();
       const exit = await d2.stop();
       assert.equal(exit.code, 0);
       const counts = await s.verify();

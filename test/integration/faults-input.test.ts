@@ -167,7 +167,7 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
         { candidateId: ids[3]!, label: flip(ids[3]!), annotatorId: 'dr-a' },
       ]);
       const url = await d2.url();
-      await new Promise((r) => setTimeout(r, 3_000));
+      await s.waitAllCommitted();
       const details = (await readyDetails(url)).details;
       assert.equal(details['labeled'], 7, 'the 7 labeled candidates, none twice');
       assert.equal(d2.events('started').length, 1, 'no restart loop');

@@ -25,7 +25,7 @@ export async function crashAndRecover(brokers: string[], point: `${FaultPoint}${
       ),
     ]);
     assert.equal(exit.signal, 'SIGKILL', `the daemon died at ${point}, not otherwise:\n${d1.tail()}`);
-    s.stopOracle();
+    await s.stopOracle();
     // What the crash left on the topics reaches the collectors.
     await new Promise((r) => setTimeout(r, 1_500));
     const before = await s.digest();
@@ -37,9 +37,9 @@ export async function crashAndRecover(brokers: string[], point: `${FaultPoint}${
     s.startOracle();
     await s.sendCandidates(40, 30);
     await s.waitFor('a new version after the restart', () => s.versions.length > versionsBefore, 180_000, d2);
-    s.stopOracle();
+    await s.stopOracle();
     // Let the last answers in before stopping (shutdown drains what was fetched).
-    await new Promise((r) => setTimeout(r, 3_000));
+    await s.waitAllCommitted();
     const exit2 = await d2.stop();
     assert.equal(exit2.code, 0, `graceful stop:\n${d2.tail()}`);
     const counts = await s.verify();

@@ -70,6 +70,8 @@ export class FaultScenario {
   private readonly consumers: Consumer[] = [];
   private readonly answered = new Set<string>();
   private oracleTimer?: NodeJS.Timeout;
+  private oracleRun?: Promise<void>;
+  private oracleStopped = false;
 
   constructor(
     readonly brokers: string[],
@@ -249,14 +251,22 @@ export class FaultScenario {
       if (items.length > 0)
         await this.sendFeedback(items).catch(() => items.forEach((i) => this.answered.delete(i.requestId!)));
     };
+    this.oracleStopped = false;
     const loop = () => {
-      this.oracleTimer = setTimeout(() => void answer().finally(loop), 200);
+      this.oracleTimer = setTimeout(() => {
+        this.oracleRun = answer().finally(() => {
+          if (!this.oracleStopped) loop();
+        });
+      }, 200);
     };
     loop();
   }
 
-  stopOracle(): void {
+  /** Stops the oracle, after the answers it is sending are sent. */
+  async stopOracle(): Promise<void> {
+    this.oracleStopped = true;
     clearTimeout(this.oracleTimer);
+    await this.oracleRun;
   }
 
   async waitFor(
@@ -310,6 +320,19 @@ export class FaultScenario {
         assert.equal(restored[k], before[k], `restored ${k}`);
     }
     return restored;
+  }
+
+  /** Waits until the group has committed every input message (the daemon consumed everything). */
+  async waitAllCommitted(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.assertAllCommitted();
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   /** The group's committed offsets equal the end of every partition of the input topics. */
@@ -417,7 +440,7 @@ export class FaultScenario {
   }
 
   async cleanup(): Promise<void> {
-    this.stopOracle();
+    await this.stopOracle();
     for (const d of this.daemons) {
       if (d.running) await d.stop(20_000);
     }
