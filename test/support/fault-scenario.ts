@@ -195,7 +195,9 @@ export class FaultScenario {
     const messages = Array.from({ length: count }, (_, k) => {
       const pos = (from + k) % task.pool.indices.length;
       const index = task.pool.indices[pos]!;
-      const id = task.pool.ids[pos]!;
+      // Past the task's pool, the same images again under new ids: every candidate is distinct.
+      const round = Math.floor((from + k) / task.pool.indices.length);
+      const id = round === 0 ? task.pool.ids[pos]! : `${task.pool.ids[pos]!}-r${round}`;
       this.sent.set(id, task.pool.labels[pos]!);
       return {
         key: id,
