@@ -61,39 +61,41 @@ describe('broker outages', { timeout: 1_800_000 }, () => {
     });
   }
 
-  it('a long outage: unready, then exit 70; restarted, the daemon restores its state', async () => {
-    const s = new FaultScenario(broker.brokers, 'outage-long');
-    const quick = {
-      ACFT_KAFKA_RETRY_RETRIES: '2',
-      ACFT_KAFKA_RETRY_INITIAL_RETRY_TIME_MS: '200',
-      ACFT_KAFKA_RETRY_MAX_RETRY_TIME_MS: '1000',
-      ACFT_KAFKA_OUTAGE_EXIT_AFTER_MS: '15000',
-    };
-    try {
-      const d1 = await midWindow(s, quick);
-      await broker.stop('SIGKILL');
-      const down = Date.now();
-      let unready: { status: number; body: string } | undefined;
-      while (d1.running && Date.now() - down < 120_000) {
-        const r = await readyz(d1).catch(() => undefined);
-        if (r && r.status === 503 && r.body.includes('Kafka brokers unreachable')) unready ??= r;
-        await new Promise((res) => setTimeout(res, 250));
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`a long outage (broker ${signal}): unready, then exit 70; restarted, the daemon restores its state`, async () => {
+      const s = new FaultScenario(broker.brokers, `outage-long-${signal.toLowerCase()}`);
+      const quick = {
+        ACFT_KAFKA_RETRY_RETRIES: '2',
+        ACFT_KAFKA_RETRY_INITIAL_RETRY_TIME_MS: '200',
+        ACFT_KAFKA_RETRY_MAX_RETRY_TIME_MS: '1000',
+        ACFT_KAFKA_OUTAGE_EXIT_AFTER_MS: '15000',
+      };
+      try {
+        const d1 = await midWindow(s, quick);
+        await broker.stop(signal);
+        const down = Date.now();
+        let unready: { status: number; body: string } | undefined;
+        while (d1.running && Date.now() - down < 120_000) {
+          const r = await readyz(d1).catch(() => undefined);
+          if (r && r.status === 503 && r.body.includes('Kafka brokers unreachable')) unready ??= r;
+          await new Promise((res) => setTimeout(res, 250));
+        }
+        const exit = await d1.exited;
+        assert.ok(unready, `/readyz reported unready before the exit:\n${d1.tail()}`);
+        assert.equal(exit.code, 70, `exit code:\n${d1.tail()}`);
+        const exitedAfterMs = Date.now() - down;
+        assert.ok(d1.events('outage').length === 1 || d1.events('fatal').length === 1);
+        await s.stopOracle();
+        const before = await s.digest();
+        await broker.start();
+        const d2 = await s.startDaemon(quick);
+        await FaultScenario.assertRestored(d2, before);
+        await d2.waitForEvent('started');
+        s.startOracle();
+        await finish(s, d2, `broker ${signal}, long outage`, { exitCode: exit.code, exitedAfterMs });
+      } finally {
+        await s.cleanup();
       }
-      const exit = await d1.exited;
-      assert.ok(unready, `/readyz reported unready before the exit:\n${d1.tail()}`);
-      assert.equal(exit.code, 70, `exit code:\n${d1.tail()}`);
-      const exitedAfterMs = Date.now() - down;
-      assert.ok(d1.events('outage').length === 1 || d1.events('fatal').length === 1);
-      await s.stopOracle();
-      const before = await s.digest();
-      await broker.start();
-      const d2 = await s.startDaemon(quick);
-      await FaultScenario.assertRestored(d2, before);
-      await d2.waitForEvent('started');
-      s.startOracle();
-      await finish(s, d2, 'broker SIGKILL, long outage', { exitCode: exit.code, exitedAfterMs });
-    } finally {
-      await s.cleanup();
-    }
-  });
+    });
+  }
 });
