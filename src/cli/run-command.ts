@@ -29,5 +29,9 @@ export function runCommand(): Command {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       });
+      // Everything is closed, checkpointed and committed. A handle a client library leaves behind
+      // (kafkajs after a broker outage) must not keep the process alive: the supervisor would see a
+      // daemon that does not stop.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 3_000).unref();
     });
 }

@@ -65,7 +65,11 @@ export interface ResolvedConfigSources {
 }
 
 /** Environment variables that are not options. */
-export const RESERVED_ENV_VARS: readonly string[] = Object.freeze([CONFIG_FILE_ENV]);
+export const RESERVED_ENV_VARS: readonly string[] = Object.freeze([
+  CONFIG_FILE_ENV,
+  // Test-only crash points of the fault tests (src/daemon/fault-points.ts); not configuration.
+  'ACFT_FAULT_POINT',
+]);
 
 type Source =
   { kind: 'env'; name: string; raw: string } | { kind: 'file'; file: string } | { kind: 'override' };

@@ -460,6 +460,18 @@ function expirePending<T>(
   }
 }
 
+/**
+ * Restarts the wait of every waiting feedback at `now`. Called when consumption (re)starts, after a
+ * restart or a rebalance: while the daemon was down or catching up, the candidates a feedback waits
+ * for may be just behind in their topic, and the downtime must not count against the
+ * pending-feedback time (it would dead-letter valid feedback as 'unknown-candidate').
+ */
+export function resumePendingClock<T>(state: LabelsState<T>, now: number): void {
+  for (const [seq, p] of state.pending) {
+    if (p.receivedAtMs < now) state.pending.set(seq, { ...p, receivedAtMs: now });
+  }
+}
+
 /** Advances the clock (never backwards) and returns it. */
 function advance<T>(state: LabelsState<T>, now: number): number {
   if (state.clockMs === null || now > state.clockMs) state.clockMs = now;

@@ -39,6 +39,7 @@ import {
   labeledCount,
   labelsReducer,
   newLabelsSinceWindow,
+  resumePendingClock,
   trainableCandidates,
   trainingExamples,
   type LabelingConfig,
@@ -77,7 +78,7 @@ import {
   type ModelVersionArtifact,
   type ScoreBatchResult,
 } from '../workers/scoring-service.js';
-import { TrainingService } from '../workers/training-service.js';
+import { TrainingService, type TrainingResult } from '../workers/training-service.js';
 import type { ModelArtifact } from '../model/model-store.js';
 import type { ArtifactStore } from '../model/artifact-store.js';
 import { createArtifactStore } from '../model/s3-artifact-store.js';
@@ -90,6 +91,9 @@ import {
   probeBrokers,
 } from './kafka-client.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
+import { faultPoint } from './fault-points.js';
+import { isolatePoison } from './isolate-poison.js';
+import { outboxOf, withOutbox, type OutboxEntry } from './outbox.js';
 import {
   decodeStored,
   encodeStored,
@@ -101,6 +105,7 @@ import {
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
 import { scoringServiceOptions } from './scoring-options.js';
+import { stateDigest } from './state-digest.js';
 import { initBackend } from '../model/backend.js';
 import { Cluster, LedgerWriteError } from './cluster.js';
 
@@ -157,11 +162,22 @@ export class Daemon {
   private closed?: Promise<void>;
   private lastCheckpointAt = 0;
   private brokerDownSince: number | null = null;
+  private fatalRaised = false;
+  /** Set once the group gave this instance its partitions: the clocks of waiting work run from then. */
+  private joined = false;
   private inFlightBatches = 0;
   private requestRound = 0;
   private readonly windowsDone: { version: string; status: string }[] = [];
   /** Scale-out (cluster.enabled): partitions shared with other instances, one coordinator. */
   private readonly cluster?: Cluster;
+  /** Model-version messages checkpointed but maybe not yet sent (see outbox.ts). */
+  private outbox: OutboxEntry[] = [];
+  private flushingOutbox?: Promise<void>;
+  /** Outbox entries that a written checkpoint holds: only those may be sent. */
+  private readonly durableOutbox = new WeakSet<OutboxEntry>();
+  /** Versions seen on model-versions (this instance's and others'), and how far that topic is read. */
+  private readonly publishedVersions = new Set<string>();
+  private readonly versionsRead = new Map<number, number>();
 
   private constructor(private readonly options: DaemonOptions) {
     const { config } = options;
@@ -259,6 +275,15 @@ export class Daemon {
       publishedAtMs: 0,
     };
     await this.restore();
+    this.log.info(
+      {
+        event: 'restored',
+        servedVersion: this.served.version,
+        outbox: this.outbox.length,
+        ...stateDigest(this.snapshot()),
+      },
+      'state restored',
+    );
 
     await probeBrokers(kafkaOptions(config.kafka)).catch((cause: unknown) => {
       throw new BrokersUnreachableError(config.kafka.brokers, cause);
@@ -310,7 +335,13 @@ export class Daemon {
       const core = fromSnapshot(snapshot, { decodePayload: decodeStored });
       this.state = { pool: core.pool, labels: core.labels };
       this.offsets = core.offsets;
+      this.outbox = outboxOf(snapshot);
+      for (const entry of this.outbox) this.durableOutbox.add(entry);
       servedVersion = core.servedVersion;
+      // The checkpoint names what was served: M0, or a stored version. A version in the store that
+      // no checkpoint names (saved by a window that crashed before its checkpoint) is not served:
+      // its window is planned again from the same inputs and finds it there.
+      if (servedVersion === this.m0.version) servedVersion = null;
       // A window that was in flight is planned again from the same inputs (same version id).
       if (this.state.labels.inFlight !== null) {
         labelsReducer(
@@ -319,13 +350,12 @@ export class Daemon {
           this.labelingConfig.labels,
         );
       }
-      this.log.info(
-        { event: 'restored', pool: poolSize(this.state.pool), labeled: labeledCount(this.state.labels) },
-        'state restored from checkpoint',
-      );
     }
     const promoted = (await this.store.list()).filter((m) => m.info.status === 'promoted');
-    const wanted = promoted.find((m) => m.version === servedVersion) ?? promoted.at(-1);
+    const wanted =
+      snapshot === undefined
+        ? promoted.at(-1)
+        : promoted.find((m) => servedVersion !== null && m.version === servedVersion);
     if (wanted) {
       try {
         const loaded = await this.store.load(this.store.locationOf(wanted.version));
@@ -347,10 +377,8 @@ export class Daemon {
     await this.serve(this.m0);
   }
 
-  private async checkpoint(): Promise<void> {
-    if (this.cluster) return this.commitProcessed(this.cluster);
-    const started = performance.now();
-    const snapshot = toSnapshot(
+  private snapshot() {
+    return toSnapshot(
       {
         pool: this.state.pool,
         labels: this.state.labels,
@@ -359,13 +387,27 @@ export class Daemon {
       },
       { encodePayload: encodeStored },
     );
-    await writeCheckpoint(this.config.state.checkpointDir, snapshot);
+  }
+
+  private async checkpoint(): Promise<void> {
+    if (this.cluster) {
+      // Scale-out keeps its state in the topics and the shared store: the outbox is durable as is.
+      for (const entry of this.outbox) this.durableOutbox.add(entry);
+      return this.commitProcessed(this.cluster);
+    }
+    const started = performance.now();
+    const snapshot = this.snapshot();
+    const outbox = [...this.outbox];
+    await writeCheckpoint(this.config.state.checkpointDir, withOutbox(snapshot, outbox));
+    for (const entry of outbox) this.durableOutbox.add(entry);
+    faultPoint('after-checkpoint-write');
     this.metrics.recordCheckpoint((performance.now() - started) / 1000);
     this.lastCheckpointAt = Date.now();
     const commits = committable(this.offsets);
     if (commits.length > 0 && this.consumer) {
       await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
       this.offsets = markCommitted(this.offsets, commits);
+      faultPoint('after-offset-commit');
     }
   }
 
@@ -417,6 +459,8 @@ export class Daemon {
       for (const topic of [k.topics.candidates, k.topics.feedback])
         this.metrics.ownedPartitions.set({ topic }, e.payload.memberAssignment[topic]?.length ?? 0);
       this.cluster?.onAssignment(e.payload.memberAssignment);
+      resumePendingClock(this.state.labels, Date.now());
+      this.joined = true;
       this.log.info({ event: 'partitions-assigned', partitions: owned }, 'consumer group joined');
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
@@ -424,8 +468,18 @@ export class Daemon {
         { event: 'consumer-crash', err: e.payload.error, restart: e.payload.restart },
         'consumer crashed',
       );
+      // kafkajs does not restart a consumer after a non-retriable error: without it the daemon would
+      // sit there consuming nothing, so it exits for its supervisor instead.
+      if (!e.payload.restart && !this.closing)
+        this.fatal(
+          new Error('the Kafka consumer stopped after a non-retriable error', { cause: e.payload.error }),
+        );
     });
     this.consumer.on(this.consumer.events.CONNECT, () => this.brokerUp());
+    // A fetch or heartbeat answered is the broker back (a request timeout ridden out by the retries
+    // emits no CONNECT).
+    this.consumer.on(this.consumer.events.FETCH, () => this.brokerUp());
+    this.consumer.on(this.consumer.events.HEARTBEAT, () => this.brokerUp());
     this.consumer.on(this.consumer.events.DISCONNECT, () => this.brokerDown());
     this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, () => this.brokerDown());
     await this.consumer.connect();
@@ -458,11 +512,92 @@ export class Daemon {
         const parsed = parseModelVersion(message.value);
         if (parsed.ok) {
           this.cluster?.onVersion(parsed.value);
+          this.publishedVersions.add(parsed.value.version);
           await this.onModelVersion(parsed.value);
         }
         this.cluster?.versionRead(partition, message.offset);
+        this.versionsRead.set(partition, Number(message.offset) + 1);
       },
     });
+    await this.catchUpVersions();
+    await this.flushOutbox();
+  }
+
+  /**
+   * Waits until model-versions is read up to where it ended at start-up, so that the outbox and the
+   * windows know which versions are already published (bounded: a slow read only risks re-sending
+   * an identical message).
+   */
+  private async catchUpVersions(): Promise<void> {
+    const topic = this.config.kafka.topics.modelVersions;
+    let ends: { partition: number; offset: string }[] | undefined;
+    // Right after the topic is created its leader may not be known everywhere yet: try again.
+    for (let attempt = 1; ends === undefined && attempt <= 10; attempt++) {
+      const admin = this.kafka.admin();
+      try {
+        await admin.connect();
+        ends = await admin.fetchTopicOffsets(topic);
+      } catch (error) {
+        if (attempt === 10) {
+          this.log.warn(
+            { event: 'versions-catch-up-failed', topic, err: error },
+            'model-versions end not known at start',
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    }
+    if (ends === undefined) return;
+    const known = ends;
+    const caughtUp = () =>
+      known.every(
+        (p) => Number(p.offset) === 0 || (this.versionsRead.get(p.partition) ?? 0) >= Number(p.offset),
+      );
+    const deadline = Date.now() + 60_000;
+    while (!caughtUp() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (!caughtUp())
+      this.log.warn(
+        { event: 'versions-catch-up-timeout', topic },
+        'model-versions not read to its end at start',
+      );
+  }
+
+  /** Sends the outbox messages whose versions are not on their topic yet; keeps the ones that fail. */
+  private flushOutbox(): Promise<void> {
+    this.flushingOutbox ??= this.sendOutbox().finally(() => {
+      this.flushingOutbox = undefined;
+    });
+    return this.flushingOutbox;
+  }
+
+  private async sendOutbox(): Promise<void> {
+    try {
+      for (const entry of this.outbox.filter((e) => this.durableOutbox.has(e))) {
+        // Scale-out: a coordinator that stepped down leaves the version to its successor, whose
+        // retried window derives the same version id and reuses the stored artifact.
+        if (this.cluster && !this.cluster.isCoordinator) {
+          this.outbox = this.outbox.filter((e) => e !== entry);
+          continue;
+        }
+        if (!this.publishedVersions.has(entry.key)) {
+          const versionMessages = { topic: entry.topic, messages: [{ key: entry.key, value: entry.value }] };
+          // Scale-out: in the coordinator's transaction, refused if another instance took over.
+          if (this.cluster) await this.cluster.writeAsCoordinator([versionMessages]);
+          else await this.producer.send(versionMessages);
+          this.publishedVersions.add(entry.key);
+          faultPoint('after-version-published');
+        }
+        this.outbox = this.outbox.filter((e) => e !== entry);
+      }
+    } catch (error) {
+      this.log.error(
+        { event: 'publish-failed', err: error },
+        'model version not published yet; it stays in the outbox and is sent again',
+      );
+    }
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -781,9 +916,34 @@ export class Daemon {
     }
   }
 
+  /** {@link scoreIds}, with a candidate that poisons its batch dead-lettered and dropped from the pool. */
+  private scoreIdsIsolating(ids: readonly string[]): Promise<void> {
+    return isolatePoison(
+      ids,
+      (part) => this.scoreIds(part),
+      async (id, error) => {
+        const candidate = getCandidate(this.state.pool, id);
+        if (!candidate) return;
+        poolReducer(this.state.pool, { type: 'discard', id, reason: 'poison' }, this.labelingConfig.pool);
+        this.arrivals.delete(id);
+        this.log.error(
+          {
+            event: 'poison',
+            topic: candidate.source.topic,
+            partition: candidate.source.partition,
+            offset: candidate.source.offset,
+            err: error,
+          },
+          'candidate failed in scoring',
+        );
+        await this.deadLetter(candidate.source, { key: Buffer.from(id), value: null }, 'poison', error);
+      },
+    );
+  }
+
   private async scoreNew(ids: string[]): Promise<void> {
     try {
-      await this.scoreIds(ids);
+      await this.scoreIdsIsolating(ids);
       const now = Date.now();
       for (const id of ids) {
         const at = this.arrivals.get(id);
@@ -811,7 +971,7 @@ export class Daemon {
           256,
         );
         if (ids.length === 0) break;
-        await this.scoreIds(ids);
+        await this.scoreIdsIsolating(ids);
         doneCount += ids.length;
         this.metrics.rescoreProgress.set(total > 0 ? Math.min(1, doneCount / total) : 1);
       }
@@ -924,6 +1084,7 @@ export class Daemon {
     );
     this.producer
       .send({ topic: this.config.kafka.topics.labelingRequests, messages })
+      .then(() => faultPoint('after-requests-sent'))
       .catch((error: unknown) =>
         this.log.error({ event: 'publish-failed', err: error }, 'labeling requests not published'),
       );
@@ -995,46 +1156,61 @@ export class Daemon {
         },
       });
       const augmentation = augmentationSpecOf(config.scoring);
-      const result = await this.training.train({
-        parent: parent.artifact,
-        m0: this.m0.artifact,
-        startFrom: plan.startFrom,
-        numClasses: config.limits.numClasses,
-        train: {
-          candidates: train.map((x) => scoringInput(x.id, x.payload)),
-          labels: train.map((x) => x.label),
-        },
-        holdout: {
-          candidates: holdout.map((x) => scoringInput(x.id, x.payload)),
-          labels: holdout.map((x) => x.label),
-        },
-        m: config.scoring.m,
-        augmentation,
-        seed: deriveSeed(t.seed, 'window', seq),
-        fineTune,
-      });
+      // A version already in the store with this id (its window crashed between saving it and the
+      // checkpoint) is taken as it is: the same inputs never yield two different versions.
+      const stored = await this.storedWindowResult(version);
+      const training = stored
+        ? Promise.resolve(stored.result)
+        : this.training.train({
+            parent: parent.artifact,
+            m0: this.m0.artifact,
+            startFrom: plan.startFrom,
+            numClasses: config.limits.numClasses,
+            train: {
+              candidates: train.map((x) => scoringInput(x.id, x.payload)),
+              labels: train.map((x) => x.label),
+            },
+            holdout: {
+              candidates: holdout.map((x) => scoringInput(x.id, x.payload)),
+              labels: holdout.map((x) => x.label),
+            },
+            m: config.scoring.m,
+            augmentation,
+            seed: deriveSeed(t.seed, 'window', seq),
+            fineTune,
+          });
+      if (!stored) faultPoint('during-fine-tune');
+      const result = await training;
       if (generation !== this.windowGeneration || this.closing)
         throw new Error('window abandoned at shutdown');
       const publish = async () => {
         const positives = holdout.filter((x) => x.label === 1).length;
-        const status = promotionDecision(
-          result.holdoutAuc ?? NaN,
-          result.parentHoldoutAuc,
-          t.promotionTolerance,
-          // The noise of a small binary hold-out widens the tolerance (see promotionDecision).
-          config.limits.numClasses === 2 ? { positives, negatives: holdout.length - positives } : undefined,
-        );
-        const stored = await this.store.saveArtifact(result.artifact, {
-          version,
-          parent: parent.version,
-          createdAt: new Date().toISOString(),
-          info: {
-            status,
-            strategy: strategy.code,
-            holdoutAuc: result.holdoutAuc,
-            parentHoldoutAuc: result.parentHoldoutAuc,
-          },
-        });
+        const status =
+          stored?.status ??
+          promotionDecision(
+            result.holdoutAuc ?? NaN,
+            result.parentHoldoutAuc,
+            t.promotionTolerance,
+            // The noise of a small binary hold-out widens the tolerance (see promotionDecision).
+            config.limits.numClasses === 2 ? { positives, negatives: holdout.length - positives } : undefined,
+          );
+        const saved = stored
+          ? { location: this.store.locationOf(version), sha256: result.artifact.sha256 }
+          : await this.store.saveArtifact(result.artifact, {
+              version,
+              parent: parent.version,
+              createdAt: new Date().toISOString(),
+              info: {
+                status,
+                strategy: strategy.code,
+                holdoutAuc: result.holdoutAuc,
+                parentHoldoutAuc: result.parentHoldoutAuc,
+                trainingSeconds: result.seconds,
+                trainPatches: result.trainPatches,
+                epochLosses: result.epochLosses,
+              },
+            });
+        faultPoint('after-version-saved');
         const message: Omit<ModelVersionMessage, 'schema'> = {
           version,
           parent: parent.version,
@@ -1054,20 +1230,13 @@ export class Daemon {
             trainPatches: result.trainPatches,
             finalLoss: result.epochLosses.at(-1) ?? null,
           },
-          artifact: { location: stored.location, sha256: stored.sha256 },
+          artifact: { location: saved.location, sha256: saved.sha256 },
           windowStartedAt: new Date(started).toISOString(),
           time: new Date().toISOString(),
         };
         // Scale-out: only the coordinator writes versions (it may have stepped down while training).
         if (this.cluster && !this.cluster.isCoordinator) throw new Error('no longer the coordinator');
         this.cluster?.ownVersion(version);
-        const versionMessages = {
-          topic: config.kafka.topics.modelVersions,
-          messages: [{ key: version, value: encodeModelVersion(message) }],
-        };
-        // Scale-out: in the coordinator's transaction, refused if another instance took over.
-        if (this.cluster) await this.cluster.writeAsCoordinator([versionMessages]);
-        else await this.producer.send(versionMessages);
         labelsReducer(
           this.state.labels,
           { type: 'window-completed', seq, now: Date.now() },
@@ -1103,7 +1272,23 @@ export class Daemon {
           });
           void this.rescoreAll(version);
         }
-        await this.checkpoint();
+        // The checkpoint (labels consumed, version served, message in the outbox) comes before the
+        // message: no crash can leave a version on the topic that the restored state does not know.
+        this.outbox.push({
+          topic: config.kafka.topics.modelVersions,
+          key: version,
+          value: encodeModelVersion(message),
+        });
+        try {
+          await this.checkpoint();
+        } catch (error) {
+          this.log.error(
+            { event: 'checkpoint-failed', err: error },
+            'checkpoint failed: the version is published after the next checkpoint that succeeds',
+          );
+          return;
+        }
+        await this.flushOutbox();
       };
       // Shutdown waits for a publication under way (short); a window still training is abandoned.
       this.publishing = publish();
@@ -1130,6 +1315,9 @@ export class Daemon {
   private async tick(): Promise<void> {
     if (this.closing || !this.consumer) return;
     const now = Date.now();
+    // First, so that no failing step below (a commit during an outage) can skip it.
+    this.checkOutage(now);
+    if (!this.joined) return;
     try {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
@@ -1140,7 +1328,7 @@ export class Daemon {
       this.maybeRequest();
       void this.maybeWindow();
       if (now - this.lastCheckpointAt >= this.config.state.checkpointIntervalMs) await this.checkpoint();
-      this.checkOutage(now);
+      if (this.outbox.length > 0 && !this.windowRunning) void this.flushOutbox();
     } catch (error) {
       this.log.error({ event: 'tick-failed', err: error }, 'periodic work failed');
     }
@@ -1164,7 +1352,51 @@ export class Daemon {
         `Kafka brokers unreachable for more than ${this.config.kafka.outageExitAfterMs} ms: exiting so that the supervisor restarts acft`,
       );
       this.log.fatal({ event: 'outage', err: error }, error.message);
-      (this.options.onFatal ?? (() => process.exit(70)))(error);
+      this.fatal(error);
+    }
+  }
+
+  /** Hands an unrecoverable error to the supervisor: by default the process exits non-zero. */
+  private fatal(error: Error): void {
+    if (this.fatalRaised) return;
+    this.fatalRaised = true;
+    this.log.fatal({ event: 'fatal', err: error }, error.message);
+    (this.options.onFatal ?? (() => process.exit(70)))(error);
+  }
+
+  /** The result of a window whose version is already in the model store, complete and intact. */
+  private async storedWindowResult(
+    version: string,
+  ): Promise<{ result: TrainingResult; status: 'promoted' | 'rejected' } | undefined> {
+    const meta = (await this.store.list()).find((m) => m.version === version);
+    if (!meta) return undefined;
+    try {
+      const loaded = await this.store.load(this.store.locationOf(version));
+      const info = meta.info;
+      const num = (x: unknown) => (typeof x === 'number' ? x : null);
+      this.log.info(
+        { event: 'window-reused', version },
+        'window version found in the model store; not trained again',
+      );
+      return {
+        status: info['status'] === 'rejected' ? 'rejected' : 'promoted',
+        result: {
+          artifact: { ...loaded.artifact, sha256: loaded.sha256 },
+          holdoutAuc: num(info['holdoutAuc']),
+          parentHoldoutAuc: num(info['parentHoldoutAuc']),
+          seconds: num(info['trainingSeconds']) ?? 0,
+          trainPatches: num(info['trainPatches']) ?? 0,
+          epochLosses: Array.isArray(info['epochLosses'])
+            ? info['epochLosses'].filter((x) => typeof x === 'number')
+            : [],
+        },
+      };
+    } catch (error) {
+      this.log.warn(
+        { event: 'model-refused', version, err: error },
+        'stored window version refused; training again',
+      );
+      return undefined;
     }
   }
 
@@ -1182,6 +1414,11 @@ export class Daemon {
         servedVersion: this.served?.version ?? null,
         pool: poolSize(this.state.pool),
         labeled: labeledCount(this.state.labels),
+        newLabels: newLabelsSinceWindow(this.state.labels),
+        outstanding: outstandingRequests(this.state.pool).length,
+        windowRunning: this.windowRunning,
+        intakePaused: this.paused,
+        outbox: this.outbox.length,
       },
     };
   }

@@ -51,6 +51,9 @@ export type LogFn = (line: string) => void;
 export interface EmbeddedBrokerOptions {
   /** PLAINTEXT port on 127.0.0.1. Default: a free port. A port in use is an error. */
   port?: number;
+  /** KRaft controller port (with `port` and `dataDir`: restart a stopped broker exactly as it was).
+   *  Default: a free port. */
+  controllerPort?: number;
   /** Kafka log.dirs. Default: a fresh temp folder, removed by stop(). A given folder is kept, and an
    *  already-formatted one is reused as is (restart a killed broker on the same data). */
   dataDir?: string;
@@ -706,7 +709,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
       if (opts.port !== undefined) {
         if (attempt > 1) await assertPortFree(opts.port);
         port = opts.port;
-        controllerPort = (await freePorts(2)).find((candidate) => candidate !== port) as number;
+        controllerPort =
+          opts.controllerPort ?? ((await freePorts(2)).find((candidate) => candidate !== port) as number);
       } else {
         [port, controllerPort] = (await freePorts(2)) as [number, number];
       }

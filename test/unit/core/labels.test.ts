@@ -13,6 +13,7 @@ import {
   newLabelsSinceWindow,
   pendingCount,
   resolveLabel,
+  resumePendingClock,
   trainableCandidates,
   trainingExamples,
   type Feedback,
@@ -305,6 +306,16 @@ void describe('feedback before its candidate', () => {
     // The candidate arriving later is an ordinary unlabeled candidate.
     assert.deepEqual(types(feed(s, [{ candidate: 'ghost' }], 2000)), ['admitted']);
     assert.equal(isLabeled(s.labels, 'ghost'), false);
+  });
+
+  void it('waits its full time again after a restart (resumePendingClock): downtime does not count', () => {
+    const s = fresh();
+    feed(s, [{ feedback: fb('late', 1) }], 100);
+    // The daemon was down from 500 to 5000; consumption resumes at 5000.
+    resumePendingClock(s.labels, 5000);
+    assert.deepEqual(labelsReducer(s.labels, { type: 'tick', now: 5999 }, config.labels).effects, []);
+    assert.deepEqual(types(feed(s, [{ candidate: 'late' }], 5500)), ['first-label', 'pending-applied']);
+    assert.equal(getLabeled(s.labels, 'late')?.label, 1);
   });
 
   void it('is bounded: when full, the oldest waiting feedback is dead-lettered', () => {

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../../src/config/index.js';
+import { kafkaOptions } from '../../../src/daemon/kafka-client.js';
+
+void describe('kafkaOptions: SASL and TLS as kafkajs takes them', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'acft-tls-'));
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) await writeFile(path.join(dir, f), `-----${f}-----\n`);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  void it('leaves TLS and SASL off by default', () => {
+    const o = kafkaOptions(loadConfig({ env: {} }).kafka);
+    assert.equal(o.ssl, undefined);
+    assert.equal(o.sasl, undefined);
+  });
+
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    void it(`passes SASL ${mechanism} with its credentials`, () => {
+      const o = kafkaOptions(
+        loadConfig({
+          env: {
+            ACFT_KAFKA_SASL_MECHANISM: mechanism,
+            ACFT_KAFKA_SASL_USERNAME: 'acft',
+            ACFT_KAFKA_SASL_PASSWORD: 's3cret',
+          },
+        }).kafka,
+      );
+      assert.deepEqual(o.sasl, { mechanism, username: 'acft', password: 's3cret' });
+    });
+  }
+
+  void it('reads the CA, certificate and key files for mutual TLS', () => {
+    const o = kafkaOptions(
+      loadConfig({
+        env: {
+          ACFT_KAFKA_SSL_CA_PATH: path.join(dir, 'ca.pem'),
+          ACFT_KAFKA_SSL_CERT_PATH: path.join(dir, 'cert.pem'),
+          ACFT_KAFKA_SSL_KEY_PATH: path.join(dir, 'key.pem'),
+          ACFT_KAFKA_SSL_REJECT_UNAUTHORIZED: 'false',
+        },
+      }).kafka,
+    );
+    assert.deepEqual(o.ssl, {
+      rejectUnauthorized: false,
+      ca: ['-----ca.pem-----\n'],
+      cert: '-----cert.pem-----\n',
+      key: '-----key.pem-----\n',
+    });
+  });
+
+  void it('fails at start-up, naming the file, when a TLS file is missing', () => {
+    const missing = path.join(dir, 'nope.pem');
+    assert.throws(
+      () => kafkaOptions(loadConfig({ env: { ACFT_KAFKA_SSL_CA_PATH: missing } }).kafka),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOENT' && e.message.includes(missing),
+    );
+  });
+
+  void it('rejects an unknown SASL mechanism at load', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          env: {
+            ACFT_KAFKA_SASL_MECHANISM: 'gssapi',
+            ACFT_KAFKA_SASL_USERNAME: 'u',
+            ACFT_KAFKA_SASL_PASSWORD: 'p',
+          },
+        }),
+      /ACFT_KAFKA_SASL_MECHANISM/,
+    );
+  });
+});
