@@ -51,7 +51,6 @@ import { getCandidate, poolCandidates, poolReducer, type SourceRef } from '../co
 import { deriveSeed } from '../core/rng.js';
 import { mergeShortlists, planMergedRequests, shortlistOf, type Shortlist } from '../core/shortlist.js';
 import {
-  encodeLabelingRequest,
   encodeLedgerMessage,
   encodeShortlistMessage,
   parseLedgerMessage,
@@ -65,6 +64,7 @@ import {
   CoordinatorWriter,
   coordinatorTransactionalId,
 } from './coordinator-writer.js';
+import { encodePlannedRequest } from './request-message.js';
 import { decodeStored, encodeStored, type StoredCandidate } from './stored-candidate.js';
 
 /** What the cluster needs of the daemon. */
@@ -797,21 +797,8 @@ export class Cluster {
     }));
     const requests = planned.requests.map((r) => ({
       key: r.candidateId,
-      value: encodeLabelingRequest({
-        requestId: r.requestId,
-        candidateId: r.candidateId,
-        modelVersion: r.modelVersion,
-        scores: {
-          score: r.score.value,
-          entropy: r.score.entropy,
-          diversity: r.score.diversity,
-          dominantClass: r.score.dominantClass,
-          meanProbs: [...r.score.meanProbs],
-        },
-        rank: r.rank,
-        drawProbability: r.drawProbability,
+      value: encodePlannedRequest(r, {
         shortlistSize: planned.selection.shortlist.length,
-        takenBy: r.takenBy,
         criterion: this.config.scoring.criterion,
         leaseExpiresAt,
         time: issuedAt,

@@ -63,7 +63,6 @@ import {
   DEAD_LETTER_REASONS,
   createDeadLetter,
   encodeDeadLetter,
-  encodeLabelingRequest,
   encodeModelVersion,
   parseCandidate,
   parseFeedback,
@@ -94,6 +93,7 @@ import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
 import { faultPoint } from './fault-points.js';
 import { isolatePoison } from './isolate-poison.js';
 import { outboxOf, withOutbox, type OutboxEntry } from './outbox.js';
+import { encodePlannedRequest } from './request-message.js';
 import {
   decodeStored,
   encodeStored,
@@ -1054,21 +1054,8 @@ export class Daemon {
         this.requestTimes.set(r.candidateId, now);
         return {
           key: r.candidateId,
-          value: encodeLabelingRequest({
-            requestId: r.requestId,
-            candidateId: r.candidateId,
-            modelVersion: r.modelVersion,
-            scores: {
-              score: r.score.value,
-              entropy: r.score.entropy,
-              diversity: r.score.diversity,
-              dominantClass: r.score.dominantClass,
-              meanProbs: [...r.score.meanProbs],
-            },
-            rank: r.rank,
-            drawProbability: r.drawProbability,
+          value: encodePlannedRequest(r, {
             shortlistSize: planned.selection.shortlist.length,
-            takenBy: r.takenBy,
             criterion: this.config.scoring.criterion,
             leaseExpiresAt,
             time: new Date(now).toISOString(),
