@@ -50,6 +50,7 @@ import {
   type WindowsPhaseReport,
 } from './bench-daemon/phases.js';
 import { Cleanups, LogTap, RssSampler, exposeGc, figure, type Figure } from './bench-daemon/support.js';
+import { UsageError, intArg } from './args.js';
 
 const USAGE = `usage: npx tsx scripts/bench-daemon.ts [options]
   --candidates N       candidates streamed, and the pool size of the ingest/rescore phase (default 10000)
@@ -65,16 +66,6 @@ const USAGE = `usage: npx tsx scripts/bench-daemon.ts [options]
   --probe N            new candidates sent one at a time into the full pool (default 200; 0: none)
   --probe-interval-ms  least time between two probe candidates (default 50)
   --timeout S          longest wait for any one step, in seconds (default 1800)`;
-
-class UsageError extends Error {}
-
-function intArg(name: string, raw: string | undefined, def: number, min: number): number {
-  if (raw === undefined) return def;
-  const v = Number(raw);
-  if (!Number.isSafeInteger(v) || v < min)
-    throw new UsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
-  return v;
-}
 
 function parseOptions(argv: string[]): BenchOptions {
   const { values } = parseArgs({

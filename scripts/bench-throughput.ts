@@ -54,6 +54,7 @@ import {
 } from './bench-throughput/scoring.js';
 import { bareConsumerRate, type BareConsumerReport } from './bench-throughput/bare-consumer.js';
 import type { PeakResult } from './bench-throughput/peak-worker.js';
+import { UsageError, intArg, intListArg } from './args.js';
 
 const USAGE = `usage: npm run bench:throughput -- [options]
   --quick                 a few minutes: short measurements, pools of 1,000 and 5,000, ingest 2,000, 2 windows
@@ -74,8 +75,6 @@ const USAGE = `usage: npm run bench:throughput -- [options]
   --skip-kafka            only the scoring parts (1, 2)
   --timeout S             longest wait for any one Kafka step, in seconds (default 1800)`;
 
-class UsageError extends Error {}
-
 interface Options {
   quick: boolean;
   out: string;
@@ -94,19 +93,6 @@ interface Options {
   seed: number;
   kafka: boolean;
   timeoutS: number;
-}
-
-function ints(name: string, raw: string | undefined, def: number[], min: number): number[] {
-  if (raw === undefined) return def;
-  const v = raw.split(',').map((s) => Number(s.trim()));
-  if (v.length === 0 || v.some((x) => !Number.isSafeInteger(x) || x < min)) {
-    throw new UsageError(`--${name} must be a comma list of integers >= ${min}, got '${raw}'`);
-  }
-  return v;
-}
-
-function int(name: string, raw: string | undefined, def: number, min: number): number {
-  return ints(name, raw, [def], min)[0]!;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -150,20 +136,25 @@ function parseOptions(argv: string[]): Options {
     quick,
     out: values.out ?? path.join('results', 'throughput', quick ? 'quick.json' : 'throughput.json'),
     backends: backendList ?? null,
-    workers: ints('workers', values.workers, [...new Set([1, cores])], 1),
-    m: int('m', values.m, 24, 1),
-    seconds: int('seconds', values.seconds, quick ? 4 : 20, 1),
-    rescoreSizes: ints('rescore-sizes', values['rescore-sizes'], quick ? [1000, 5000] : [10_000, 100_000], 1),
+    workers: intListArg('workers', values.workers, [...new Set([1, cores])], 1),
+    m: intArg('m', values.m, 24, 1),
+    seconds: intArg('seconds', values.seconds, quick ? 4 : 20, 1),
+    rescoreSizes: intListArg(
+      'rescore-sizes',
+      values['rescore-sizes'],
+      quick ? [1000, 5000] : [10_000, 100_000],
+      1,
+    ),
     rescoreBackend: (values['rescore-backend'] ?? 'wasm') as BackendRequest,
     depth: depth as FineTuneDepth,
-    cacheBytes: int('cache-bytes', values['cache-bytes'], 1 << 30, 0),
-    ingest: int('ingest', values.ingest, quick ? 2000 : 10_000, 2),
-    windows: int('windows', values.windows, quick ? 2 : 3, 1),
-    windowPool: int('window-pool', values['window-pool'], quick ? 300 : 500, 1),
-    b: int('b', values.b, 25, 1),
-    seed: int('seed', values.seed, 1, 0),
+    cacheBytes: intArg('cache-bytes', values['cache-bytes'], 1 << 30, 0),
+    ingest: intArg('ingest', values.ingest, quick ? 2000 : 10_000, 2),
+    windows: intArg('windows', values.windows, quick ? 2 : 3, 1),
+    windowPool: intArg('window-pool', values['window-pool'], quick ? 300 : 500, 1),
+    b: intArg('b', values.b, 25, 1),
+    seed: intArg('seed', values.seed, 1, 0),
     kafka: values['skip-kafka'] !== true,
-    timeoutS: int('timeout', values.timeout, 1800, 1),
+    timeoutS: intArg('timeout', values.timeout, 1800, 1),
   };
 }
 
