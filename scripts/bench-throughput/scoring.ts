@@ -222,7 +222,10 @@ export async function scoringThroughput(
         if (next + chunk > inputs.length) next = 0;
         const from = next;
         next += chunk;
-        patches += (await service.score(inputs.slice(from, from + chunk), request)).patches;
+        // Awaited first: `patches += await ...` would read `patches` before the await and lose
+        // the other lanes' additions made meanwhile (it undercounted by half with two lanes).
+        const scored = await service.score(inputs.slice(from, from + chunk), request);
+        patches += scored.patches;
       }
     };
     await Promise.all(Array.from({ length: workers * 2 }, lane));

@@ -36,6 +36,7 @@ port.on('message', (msg: ToWorker) => {
           ratio: options.data.ratio,
           seed: job.seed,
         });
+        // eslint-disable-next-line require-atomic-updates -- one job at a time: the pool posts the next after this one's result
         cached = {
           key,
           data: prepareData(set, task, {
@@ -49,6 +50,7 @@ port.on('message', (msg: ToWorker) => {
       }
       if (m0?.dir !== options.m0Dir) {
         m0?.model.dispose();
+        // eslint-disable-next-line require-atomic-updates -- one job at a time (as above)
         m0 = { dir: options.m0Dir, model: (await loadModelFromPath(options.m0Dir)).model };
       }
       const result = await runTrajectory(

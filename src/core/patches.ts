@@ -402,14 +402,27 @@ function checkPatch(patch: Float32Array, size: number, channels: number): void {
 }
 
 /**
+ * The side of the square patches {@link generatePatches} makes of an image of `shape` (the spec's
+ * `size`, else the ROI's longer side). Throws, like generatePatches, on an invalid spec or ROI.
+ */
+export function patchSide(shape: ImageShape, spec: AugmentationSpec, roi?: Roi): number {
+  return resolveAugmentationSpec(spec).size ?? defaultSize(resolveRoi(shape, roi));
+}
+
+/**
  * The m patches of one candidate as a float32 tensor buffer [m, size, size, channels] with values
  * in [0, 1]. Pure and deterministic in (image, shape, spec, candidateId, seed, roi).
+ *
+ * With `out`, the patches are written there from `offset` on (and `out` is returned) instead of
+ * into a new buffer: a caller making many candidates' patches reuses one buffer.
  */
 export function generatePatches(
   image: PatchSourceImage,
   shape: ImageShape,
   spec: AugmentationSpec,
   opts: PatchOptions,
+  out?: Float32Array,
+  offset = 0,
 ): Float32Array {
   checkImage(image, shape);
   if (typeof opts.candidateId !== 'string') throw new TypeError('candidateId must be a string');
@@ -418,10 +431,13 @@ export function generatePatches(
   const roi = resolveRoi(shape, opts.roi);
   const size = r.size ?? defaultSize(roi);
   const plane = size * size * shape.channels;
-  const out = new Float32Array(r.m * plane);
+  const dst = out ?? new Float32Array(r.m * plane);
+  if (!Number.isInteger(offset) || offset < 0 || offset + r.m * plane > dst.length) {
+    throw new RangeError(`output buffer too small: ${r.m} patches of ${plane} values from offset ${offset}`);
+  }
   const augs = selectAugmentations(r, opts.candidateId, opts.seed);
   augs.forEach((aug, k) => {
-    renderAugmentation(image, shape, aug, { size, roi }, out, k * plane);
+    renderAugmentation(image, shape, aug, { size, roi }, dst, offset + k * plane);
   });
-  return out;
+  return dst;
 }

@@ -8,7 +8,13 @@
  * buffers would detach the pool's images. Packing copies exactly the candidates' bytes (a compact
  * image is small; the patches, m times larger, are made in the worker).
  */
-import { generatePatches, type AugmentationSpec, type PatchSourceImage, type Roi } from '../core/patches.js';
+import {
+  generatePatches,
+  patchSide,
+  type AugmentationSpec,
+  type PatchSourceImage,
+  type Roi,
+} from '../core/patches.js';
 
 /** The pixel types a candidate's image or patches may come in. */
 export type PixelArray = Uint8Array | Uint16Array | Float32Array;
@@ -205,14 +211,28 @@ export function writePatches(
       else for (let k = 0; k < data.length; k++) out[at + k] = data[k]! * scale;
     } else {
       const [height, width, channels] = e.shape as [number, number, number];
-      let patches: Float32Array;
+      const shape = { height, width, channels };
+      const roi = e.roi !== undefined ? { roi: e.roi } : {};
       try {
-        patches = generatePatches(data as PatchSourceImage, { height, width, channels }, spec, {
-          candidateId: e.id,
-          seed: recipe.seed,
-          ...(e.roi !== undefined ? { roi: e.roi } : {}),
-        });
+        const side = patchSide(shape, spec, e.roi);
+        if (side !== h || side !== w || channels !== c) {
+          throw new InvalidCandidateError(
+            `candidate '${e.id}': its patches are ${side}x${side}x${channels}, the model takes ${h}x${w}x${c} ` +
+              `(set augmentation.size, or the ROI)`,
+            e.id,
+          );
+        }
+        // Straight into the batch's buffer: no buffer of the candidate's own.
+        generatePatches(
+          data as PatchSourceImage,
+          shape,
+          spec,
+          { candidateId: e.id, seed: recipe.seed, ...roi },
+          out,
+          at,
+        );
       } catch (cause) {
+        if (cause instanceof InvalidCandidateError) throw cause;
         const err = new InvalidCandidateError(
           `candidate '${e.id}': cannot make its patches: ${(cause as Error).message}`,
           e.id,
@@ -220,15 +240,6 @@ export function writePatches(
         err.cause = cause;
         throw err;
       }
-      if (patches.length !== perCandidate) {
-        const side = Math.round(Math.sqrt(patches.length / recipe.m / channels));
-        throw new InvalidCandidateError(
-          `candidate '${e.id}': its patches are ${side}x${side}x${channels}, the model takes ${h}x${w}x${c} ` +
-            `(set augmentation.size, or the ROI)`,
-          e.id,
-        );
-      }
-      out.set(patches, at);
     }
   }
 }

@@ -259,6 +259,7 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       assert.equal(metricsText, undefined, 'the metrics server is closed after shutdown');
       const mark = logLines.length;
       const oldVersions = new Set(versions.map((v) => v.version));
+      // eslint-disable-next-line require-atomic-updates -- the test's own sequence: the old daemon is closed
       daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
       const afterRestart = daemon.status();
       assert.equal(afterRestart.labeled, before.labeled);

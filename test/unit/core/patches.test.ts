@@ -9,6 +9,7 @@ import {
   generatePatches,
   isIdentityAugmentation,
   patchGridSize,
+  patchSide,
   renderAugmentation,
   resolveAugmentationSpec,
   rotatePatch,
@@ -118,6 +119,29 @@ describe('generatePatches', () => {
     const colour = generatePatches(noiseImage(rgb), rgb, { m: 5 }, { candidateId: 'x', seed: 0 });
     assert.equal(colour.length, 5 * 30 * 30 * 3);
     for (const v of colour) assert.ok(v >= 0 && v <= 1);
+  });
+
+  it('writes into a given buffer at an offset exactly what it returns in a new one', () => {
+    const alone = generatePatches(img, SHAPE, PAPER_POLYP_SPEC, { candidateId: 'c1', seed: 7 });
+    const side = patchSide(SHAPE, PAPER_POLYP_SPEC);
+    assert.equal(side, 28);
+    const out = new Float32Array(3 + alone.length + 5).fill(-1);
+    const got = generatePatches(img, SHAPE, PAPER_POLYP_SPEC, { candidateId: 'c1', seed: 7 }, out, 3);
+    assert.equal(got, out);
+    assert.deepEqual(out.subarray(3, 3 + alone.length), alone);
+    // Nothing outside its range is touched.
+    assert.deepEqual([...out.subarray(0, 3), ...out.subarray(3 + alone.length)], Array(8).fill(-1));
+    assert.throws(
+      () => generatePatches(img, SHAPE, PAPER_POLYP_SPEC, { candidateId: 'c1', seed: 7 }, out, 9),
+      /output buffer too small/,
+    );
+    const roi = { x: 2, y: 3, width: 10, height: 14 };
+    assert.equal(patchSide(SHAPE, { m: 4 }, roi), 14);
+    assert.equal(patchSide(SHAPE, { m: 4, size: 9 }, roi), 9);
+    assert.equal(
+      generatePatches(img, SHAPE, { m: 4 }, { candidateId: 'r', seed: 1, roi }).length,
+      4 * 14 * 14,
+    );
   });
 
   it('is deterministic for the same candidate id and seed', () => {

@@ -166,6 +166,21 @@ describe('ScoringService', () => {
     assert.notDeepEqual(reseeded.results, first.results);
   });
 
+  it('a call after a larger one (the worker reuses its patch buffer) scores as it would alone', async () => {
+    await service.setModel(v1);
+    const large = candidates(15, 11);
+    const small = candidates(2, 12);
+    // Queued back to back on the one worker: the small call's patches overwrite only the start
+    // of the buffer the large call filled.
+    const [, got] = await Promise.all([service.score(large, spec), service.score(small, spec)]);
+    const { r } = await directScores(v1, small);
+    assert.deepEqual(
+      got.results.map((x) => x.id),
+      small.map((c) => c.id),
+    );
+    got.results.forEach((x, i) => assert.ok(Math.abs(x.score - r.score[i]!) <= 1e-5, `score of ${x.id}`));
+  });
+
   it('swaps the model: calls made after setModel use the new version, earlier ones the old', async () => {
     await service.setModel(v1);
     const cands = candidates(6, 6);
@@ -241,6 +256,32 @@ describe('ScoringService', () => {
     assert.equal(again.version, 'v1');
     assert.deepEqual(again.results, good.results);
     assert.equal(service.stats().restarts, restarts + 1);
+  });
+});
+
+describe('ScoringService on the cpu backend', () => {
+  it('reuses its patch buffer safely where tensors keep a reference to their input array', async () => {
+    // The cpu backend keeps the array a tensor is made from instead of copying it (wasm copies),
+    // so this is where a reused buffer would show if a call's tensors outlived it.
+    const v1 = await smallModel(1, 'v1');
+    const service = await ScoringService.start({ workers: 1, backend: 'cpu' });
+    try {
+      assert.equal(service.backend, 'cpu');
+      await service.setModel(v1);
+      const spec = { ...request, augmentation: { ...AUGMENTATION, size: 28 } };
+      const large = candidates(10, 21);
+      const small = candidates(3, 22);
+      const [first, second] = await Promise.all([service.score(large, spec), service.score(small, spec)]);
+      for (const [got, cands] of [
+        [first, large],
+        [second, small],
+      ] as const) {
+        const { r } = await directScores(v1, cands);
+        got.results.forEach((x, i) => assert.ok(Math.abs(x.score - r.score[i]!) <= 1e-4, `score of ${x.id}`));
+      }
+    } finally {
+      await service.close();
+    }
   });
 });
 
