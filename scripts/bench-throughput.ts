@@ -72,7 +72,8 @@ const USAGE = `usage: npm run bench:throughput -- [options]
   --window-pool P         pool of the windows phases (default 500; --quick 300)
   --b B                   labels per window (default 25)
   --seed S                seed of the task, the stream, the fine-tuning and the patches (default 1)
-  --skip-kafka            only the scoring parts (1, 2)
+  --parts LIST            parts to run, of scoring,rescore,ingest,windows (default all of them)
+  --skip-kafka            only the scoring parts (as --parts scoring,rescore)
   --timeout S             longest wait for any one Kafka step, in seconds (default 1800)`;
 
 interface Options {
@@ -91,8 +92,23 @@ interface Options {
   windowPool: number;
   b: number;
   seed: number;
-  kafka: boolean;
+  parts: Set<Part>;
   timeoutS: number;
+}
+
+const PARTS = ['scoring', 'rescore', 'ingest', 'windows'] as const;
+type Part = (typeof PARTS)[number];
+
+function parseParts(list: string | undefined, skipKafka: boolean): Set<Part> {
+  const names = list === undefined ? [...PARTS] : list.split(',').map((x) => x.trim());
+  const parts = new Set<Part>();
+  for (const name of names) {
+    const part = PARTS.find((p) => p === name);
+    if (part === undefined) throw new UsageError(`--parts: '${name}' is not one of ${PARTS.join(', ')}`);
+    if (!(skipKafka && (part === 'ingest' || part === 'windows'))) parts.add(part);
+  }
+  if (parts.size === 0) throw new UsageError('--parts: nothing left to run');
+  return parts;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -115,6 +131,7 @@ function parseOptions(argv: string[]): Options {
       'window-pool': { type: 'string' },
       b: { type: 'string' },
       seed: { type: 'string' },
+      parts: { type: 'string' },
       'skip-kafka': { type: 'boolean' },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -153,7 +170,7 @@ function parseOptions(argv: string[]): Options {
     windowPool: intArg('window-pool', values['window-pool'], quick ? 300 : 500, 1),
     b: intArg('b', values.b, 25, 1),
     seed: intArg('seed', values.seed, 1, 0),
-    kafka: values['skip-kafka'] !== true,
+    parts: parseParts(values.parts, values['skip-kafka'] === true),
     timeoutS: intArg('timeout', values.timeout, 1800, 1),
   };
 }
@@ -346,7 +363,8 @@ async function main(): Promise<number> {
 
     // 3 and 4 on a real broker, first: the peak RSS with a full pool is then the daemon's own,
     // not what the 100,000-candidate rescore left behind.
-    if (options.kafka) {
+    const { parts } = options;
+    if (parts.has('ingest') || parts.has('windows')) {
       const mark = cleanups.size;
       const file = createWriteStream(logPath);
       cleanups.add('closing the log file', () => new Promise<void>((resolve) => file.end(resolve)));
@@ -374,6 +392,7 @@ async function main(): Promise<number> {
         backlog: true,
         probe: 0,
         probeIntervalMs: 50,
+        ...(process.env.TMP_SW ? { daemon: { scoring: { workers: Number(process.env.TMP_SW) } } } : {}),
         timeoutS: options.timeoutS,
       };
       const ctx: BenchContext = {
@@ -391,75 +410,92 @@ async function main(): Promise<number> {
         progress,
         onFatal: (e) => abort.abort(e),
       };
-      let daemon: BacklogPhaseReport | undefined;
-      await backlogPhase(ctx, (report) => (daemon = report));
-      progress(`[ingest] a bare kafkajs consumer on the same topic`);
-      const bare = await bareConsumerRate(
-        kafka,
-        `${runId}-backlog.candidates`,
-        options.ingest,
-        `${runId}-bare`,
-        options.timeoutS,
-        abort.signal,
-      );
-      const daemonRate = daemon?.rate.value ?? null;
-      results.ingest = {
-        daemon: daemon!,
-        bareKafkajs: bare,
-        ratio:
-          daemonRate === null || bare.rate <= 0 ? null : Math.round((daemonRate / bare.rate) * 1000) / 1000,
-      };
-      const hq = await windowsPhase(ctx, { phase: 'windows-hq', training: { strategy: 'ACFT(HQ)' } });
-      const lq = await windowsPhase(ctx, { phase: 'windows-lq', training: { strategy: 'AFT(LQ)' } });
-      results.windows = { 'ACFT(HQ)': hq, 'AFT(LQ)': lq };
+      if (parts.has('ingest')) {
+        let daemon: BacklogPhaseReport | undefined;
+        await backlogPhase(ctx, (report) => (daemon = report));
+        progress(`[ingest] a bare kafkajs consumer on the same topic`);
+        const bare = await bareConsumerRate(
+          kafka,
+          `${runId}-backlog.candidates`,
+          options.ingest,
+          `${runId}-bare`,
+          options.timeoutS,
+          abort.signal,
+        );
+        const daemonRate = daemon?.rate.value ?? null;
+        results.ingest = {
+          daemon: daemon!,
+          bareKafkajs: bare,
+          ratio:
+            daemonRate === null || bare.rate <= 0 ? null : Math.round((daemonRate / bare.rate) * 1000) / 1000,
+        };
+      }
+      if (parts.has('windows')) {
+        const hq = await windowsPhase(ctx, { phase: 'windows-hq', training: { strategy: 'ACFT(HQ)' } });
+        const lq = await windowsPhase(ctx, { phase: 'windows-lq', training: { strategy: 'AFT(LQ)' } });
+        results.windows = { 'ACFT(HQ)': hq, 'AFT(LQ)': lq };
+      }
       // The broker goes now: its JVM would take CPU from the scoring measurements.
       await cleanups.runFrom(mark, progress);
     } else {
-      results.skipped!['kafka'] = '--skip-kafka';
+      results.skipped!['kafka'] = `--parts ${[...parts].join(',')}`;
     }
     // 1. Peaks and scoring throughput.
     const wanted: BackendRequest[] = options.backends ?? ['tensorflow', 'wasm', 'cpu'];
-    results.matMulPeak = [];
-    results.scoring = [];
-    const inputs = poolCandidates(task, 4096, 'tp');
-    for (const backend of wanted) {
-      let peak: PeakResult;
-      try {
-        progress(`[peak] ${backend}`);
-        const sizes = backend === 'cpu' ? [128, 256, 512] : [256, 512, 1024];
-        peak = await matMulPeak(backend, sizes, options.quick ? 0.5 : 2);
-      } catch (e) {
-        results.skipped![backend] =
-          `backend did not load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
-        progress(`[peak] ${backend} skipped: ${results.skipped![backend]}`);
-        continue;
-      }
-      results.matMulPeak.push(peak);
-      for (const workers of options.workers) {
-        if (abort.signal.aborted) throw abort.signal.reason;
-        progress(`[scoring] ${backend} x ${workers} worker(s), ${options.seconds} s`);
-        const seconds = backend === 'cpu' ? Math.max(options.seconds, 10) : options.seconds;
-        results.scoring.push(
-          await scoringThroughput(backend, workers, models, inputs, request, seconds, peak.bestGflops, cores),
-        );
+    if (parts.has('scoring')) {
+      results.matMulPeak = [];
+      results.scoring = [];
+      const inputs = poolCandidates(task, 4096, 'tp');
+      for (const backend of wanted) {
+        let peak: PeakResult;
+        try {
+          progress(`[peak] ${backend}`);
+          const sizes = backend === 'cpu' ? [128, 256, 512] : [256, 512, 1024];
+          peak = await matMulPeak(backend, sizes, options.quick ? 0.5 : 2);
+        } catch (e) {
+          results.skipped![backend] =
+            `backend did not load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+          progress(`[peak] ${backend} skipped: ${results.skipped![backend]}`);
+          continue;
+        }
+        results.matMulPeak.push(peak);
+        for (const workers of options.workers) {
+          if (abort.signal.aborted) throw abort.signal.reason;
+          progress(`[scoring] ${backend} x ${workers} worker(s), ${options.seconds} s`);
+          const seconds = backend === 'cpu' ? Math.max(options.seconds, 10) : options.seconds;
+          results.scoring.push(
+            await scoringThroughput(
+              backend,
+              workers,
+              models,
+              inputs,
+              request,
+              seconds,
+              peak.bestGflops,
+              cores,
+            ),
+          );
+        }
       }
     }
 
     // 2. Full-pool rescore with and without the feature cache.
-    results.rescore = [];
-    for (const n of options.rescoreSizes) {
-      if (abort.signal.aborted) throw abort.signal.reason;
-      results.rescore.push(
-        await rescore(
-          options.rescoreBackend,
-          cores,
-          models,
-          poolCandidates(task, n, `r${n}`),
-          request,
-          options.cacheBytes,
-          progress,
-        ),
-      );
+    if (parts.has('rescore')) {
+      results.rescore = [];
+      for (const n of options.rescoreSizes) {
+        if (abort.signal.aborted) throw abort.signal.reason;
+        results.rescore.push(
+          await rescore(
+            options.rescoreBackend,
+            cores,
+            models,
+            poolCandidates(task, n, `r${n}`),
+            request,
+            options.cacheBytes,
+            progress,
+          ),
+        );
+      }
     }
   } catch (e) {
     error = e instanceof Error ? (e.stack ?? e.message) : String(e);
@@ -479,7 +515,7 @@ async function main(): Promise<number> {
     wallSeconds: Math.round(performance.now() - t0) / 1000,
     machine,
     loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    options,
+    options: { ...options, parts: [...options.parts] },
     seeds: {
       task: options.seed,
       patches: options.seed,

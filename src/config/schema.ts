@@ -395,6 +395,11 @@ const scoring = group({
     'auto',
     "Scoring worker threads, each with its own tfjs backend; 'auto': one per core (os.availableParallelism()).",
   ),
+  nice: int(
+    10,
+    'Niceness (0-19) of the scoring worker threads, so that when the cores are busy the event loop (intake, feedback, Kafka heartbeats) runs first; Linux only (per thread there); 0: as the daemon.',
+    { min: 0, max: 19 },
+  ),
   featureCacheMaxBytes: int(
     256 * 1024 * 1024,
     'Bound of the feature cache of cheap rescoring (used when training.fineTuneDepth freezes layers); 0 turns it off.',

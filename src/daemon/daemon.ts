@@ -20,7 +20,7 @@ import { STRATEGIES } from '../core/strategies.js';
 import {
   emptyPool,
   getCandidate,
-  outstandingRequests,
+  requestedCount,
   poolBytes,
   poolCandidates,
   poolReducer,
@@ -266,7 +266,10 @@ export class Daemon {
       TrainingService.start({ backend: config.backend }),
     ]);
     this.metrics.useBackend(this.scoring.backend);
-    this.log.info({ event: 'backend', backend: this.scoring.backend }, 'tfjs backend chosen');
+    this.log.info(
+      { event: 'backend', backend: this.scoring.backend, scoringNice: this.scoring.nice },
+      'tfjs backend chosen',
+    );
 
     // The main thread only loads and checks models; scoring and training run in the workers.
     await initBackend(config.backend);
@@ -840,7 +843,7 @@ export class Daemon {
         ? this.cluster.isCoordinator
           ? this.cluster.outstandingCount()
           : 0
-        : outstandingRequests(this.state.pool).length,
+        : requestedCount(this.state.pool),
     );
     const cache = this.scoring?.featureCacheStats();
     this.metrics.featureCacheBytes.set(cache?.bytes ?? 0);
@@ -1026,7 +1029,7 @@ export class Daemon {
     // Scale-out: the coordinator selects from every instance's shortlist; the others never ask.
     if (this.cluster) return this.cluster.maybeRequest();
     const b = this.config.selection.b;
-    const outstanding = outstandingRequests(this.state.pool).length;
+    const outstanding = requestedCount(this.state.pool);
     const need = b - newLabelsSinceWindow(this.state.labels) - outstanding;
     if (need <= 0) return;
     const now = Date.now();
@@ -1402,7 +1405,7 @@ export class Daemon {
         pool: poolSize(this.state.pool),
         labeled: labeledCount(this.state.labels),
         newLabels: newLabelsSinceWindow(this.state.labels),
-        outstanding: outstandingRequests(this.state.pool).length,
+        outstanding: requestedCount(this.state.pool),
         windowRunning: this.windowRunning,
         intakePaused: this.paused,
         outbox: this.outbox.length,
@@ -1416,7 +1419,7 @@ export class Daemon {
       servedVersion: this.served?.version ?? null,
       pool: poolSize(this.state.pool),
       poolBytes: poolBytes(this.state.pool),
-      outstanding: outstandingRequests(this.state.pool).length,
+      outstanding: requestedCount(this.state.pool),
       labeled: labeledCount(this.state.labels),
       trainable: trainableCandidates(this.state.labels).length,
       holdout: holdoutCandidates(this.state.labels).length,

@@ -17,5 +17,6 @@ export function scoringServiceOptions(config: Config): ScoringServiceOptions {
     workers: scoringWorkerCount(config.scoring.workers),
     cutDepth: config.training.fineTuneDepth,
     featureCacheMaxBytes: config.scoring.featureCacheMaxBytes,
+    nice: config.scoring.nice,
   };
 }

@@ -19,12 +19,16 @@ export interface ModelWorkerData {
   backend: BackendRequest | undefined;
   /** Scoring workers: where models are cut for the feature cache (absent: never). */
   cutDepth?: FineTuneDepth;
+  /** Niceness the worker thread takes (Linux only: there it is per thread); absent or 0: none. */
+  nice?: number;
 }
 
 /** What a model worker reports when ready. */
 export interface ModelWorkerInfo {
   /** The tfjs backend the worker initialized ('wasm', 'tensorflow', ...). */
   backend: string;
+  /** The niceness the worker thread runs at, or why it could not take the one asked for. */
+  nice?: number | { error: string };
 }
 
 /** A scoring worker's answer: one entry per candidate. */

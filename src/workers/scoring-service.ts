@@ -52,6 +52,11 @@ export interface ScoringServiceOptions {
   cutDepth?: FineTuneDepth;
   /** Bound of the feature cache in bytes; 0 (the default) turns it off. */
   featureCacheMaxBytes?: number;
+  /**
+   * Niceness of the worker threads (0-19; Linux only, where it is per thread): above 0, the
+   * caller's thread runs first when the cores are busy. Default 0.
+   */
+  nice?: number;
 }
 
 /** A model version to serve. */
@@ -214,6 +219,8 @@ export class ScoringService {
     private readonly lanes: Lane[],
     /** The tfjs backend the workers use. */
     readonly backend: string,
+    /** The workers' niceness, or why the one asked for could not be taken. */
+    readonly nice: number | { error: string },
     private readonly maxPatchesPerBatch: number,
     private readonly cutDepth: FineTuneDepth,
     private readonly cache: FeatureCache | undefined,
@@ -235,7 +242,11 @@ export class ScoringService {
     checkFineTuneDepth(cutDepth);
     const cacheBytes = options.featureCacheMaxBytes ?? 0;
     const cache = cutDepth !== 'all' && cacheBytes > 0 ? new FeatureCache(cacheBytes) : undefined;
-    const data: ModelWorkerData = { backend: options.backend, ...(cache ? { cutDepth } : {}) };
+    const nice = options.nice ?? 0;
+    if (!Number.isInteger(nice) || nice < 0 || nice > 19) {
+      throw new RangeError(`nice must be an integer from 0 to 19, got ${nice}`);
+    }
+    const data: ModelWorkerData = { backend: options.backend, ...(cache ? { cutDepth } : {}), nice };
     const lanes = Array.from({ length: workers }, (_, i) => new Lane(i, data, maxInFlight));
     const started = await Promise.allSettled(lanes.map((l) => l.host.start()));
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -244,7 +255,7 @@ export class ScoringService {
       throw failed.reason;
     }
     const info = (started[0] as PromiseFulfilledResult<unknown>).value as ModelWorkerInfo;
-    return new ScoringService(lanes, info.backend, maxPatches, cutDepth, cache);
+    return new ScoringService(lanes, info.backend, info.nice ?? 0, maxPatches, cutDepth, cache);
   }
 
   /** Worker threads, as started (`os.availableParallelism()` on this machine: see {@link coreCount}). */

@@ -19,12 +19,13 @@ import {
   type BatchScores,
 } from '../model/scoring.js';
 import { writePatches } from './candidate-batch.js';
-import { loadArtifact, modelPatchShape } from './model-input.js';
+import { loadArtifact, lowerThreadPriority, modelPatchShape } from './model-input.js';
 import type { ModelWorkerData, ModelWorkerInfo, ScoringWorkerApi, WorkerScores } from './protocol.js';
 import { serveRpc, transferred, type Transferred } from './worker-host.js';
 
 const data = workerData as ModelWorkerData;
 const info = await initBackend(data.backend);
+const nice = lowerThreadPriority(data.nice);
 let current: { version: string; model: tfl.LayersModel; split: SplitModel | null } | undefined;
 
 /**
@@ -128,5 +129,5 @@ serveRpc<ScoringWorkerApi>(
       }
     },
   },
-  { backend: info.name } satisfies ModelWorkerInfo,
+  { backend: info.name, ...(nice !== undefined ? { nice } : {}) } satisfies ModelWorkerInfo,
 );

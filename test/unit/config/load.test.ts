@@ -403,6 +403,7 @@ void describe('throughput options', () => {
         ACFT_SCORING_WORKERS: '3',
         ACFT_TRAINING_FINE_TUNE_DEPTH: '1',
         ACFT_SCORING_FEATURE_CACHE_MAX_BYTES: '0',
+        ACFT_SCORING_NICE: '7',
       },
     });
     assert.equal(c.scoring.workers, 3);
@@ -413,7 +414,10 @@ void describe('throughput options', () => {
       workers: 3,
       cutDepth: 1,
       featureCacheMaxBytes: 0,
+      nice: 7,
     });
+    assert.equal(resolveConfig({ env: {} }).scoring.nice, 10);
+    assert.throws(() => resolveConfig({ env: { ACFT_SCORING_NICE: '20' } }), /ACFT_SCORING_NICE/);
     const f = resolveConfig({
       env: {},
       overrides: { scoring: { workers: 2 }, training: { fineTuneDepth: 'all' } },

@@ -191,6 +191,15 @@ void describe('parseCandidate: every reason code from a crafted bad input', () =
     assertRejected(parse(withPatches({ shape: [2, 3, 3, 2] })), 'tensor-data');
     assertRejected(parse(withPatches({ data: '!'.repeat(24) })), 'tensor-data', /base64/);
     assertRejected(parse(withPatches({ data: b64(new Uint8Array(18)).replace(/A/g, '-') })), 'tensor-data');
+    // What Node's own decoder would take: the URL-safe alphabet, white space, a stray character.
+    const good = b64(Uint8Array.from({ length: 18 }, (_, i) => 250 - i * 9));
+    assert.ok(/[+/]/.test(good), `the fixture ${good} uses '+' or '/'`);
+    const urlSafe = good.replace(/\+/g, '-').replace(/\//g, '_');
+    assertRejected(parse(withPatches({ data: urlSafe })), 'tensor-data', /standard padded base64/);
+    assertRejected(parse(withPatches({ data: ` ${good.slice(1)}` })), 'tensor-data', /base64/);
+    assertRejected(parse(withPatches({ data: `${good.slice(0, 5)}*${good.slice(6)}` })), 'tensor-data');
+    // The same data is accepted as given.
+    assert.equal(parse(withPatches({ data: good })).ok, true);
     const floats = (values: number[]): object => ({
       dtype: 'float32',
       shape: [1, 1, values.length, 1],

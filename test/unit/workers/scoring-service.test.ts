@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import { initBackend, tf } from '../../../src/model/backend.js';
 import { buildCnn } from '../../../src/model/cnn.js';
 import { deserializeModel, serializeModel } from '../../../src/model/model-store.js';
@@ -282,6 +283,25 @@ describe('ScoringService on the cpu backend', () => {
     } finally {
       await service.close();
     }
+  });
+});
+
+describe('ScoringService niceness', () => {
+  it('lowers the priority of its worker threads only, not the caller (Linux)', async () => {
+    const before = os.getPriority();
+    const service = await ScoringService.start({ workers: 1, nice: 5 });
+    try {
+      if (process.platform === 'linux') assert.equal(service.nice, Math.max(before, 5));
+      else assert.match((service.nice as { error: string }).error, /per process/);
+      assert.equal(os.getPriority(), before, 'the calling thread keeps its priority');
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('refuses a niceness outside 0-19', async () => {
+    await assert.rejects(ScoringService.start({ nice: 20 }), /nice must be an integer from 0 to 19/);
+    await assert.rejects(ScoringService.start({ nice: -1 }), /nice must be/);
   });
 });
 
