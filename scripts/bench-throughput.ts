@@ -392,7 +392,6 @@ async function main(): Promise<number> {
         backlog: true,
         probe: 0,
         probeIntervalMs: 50,
-        ...(process.env.TMP_SW ? { daemon: { scoring: { workers: Number(process.env.TMP_SW) } } } : {}),
         timeoutS: options.timeoutS,
       };
       const ctx: BenchContext = {
