@@ -439,6 +439,8 @@ export class Daemon {
       heartbeatInterval: k.heartbeatIntervalMs,
       rebalanceTimeout: k.rebalanceTimeoutMs,
       maxWaitTimeInMs: 250,
+      maxBytesPerPartition: k.fetchMaxBytesPerPartition,
+      maxBytes: 4 * k.fetchMaxBytesPerPartition,
       allowAutoTopicCreation: false,
       ...(this.cluster ? { partitionAssigners: [this.cluster.assigner()] } : {}),
     });
