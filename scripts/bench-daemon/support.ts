@@ -369,38 +369,4 @@ export class RssSampler {
 
 // ---- clean-up ----------------------------------------------------------------------------------------
 
-/** Clean-up steps run in reverse order of registration, each once, each bounded in time. */
-export class Cleanups {
-  private readonly steps: { name: string; run: () => Promise<unknown> }[] = [];
-
-  add(name: string, run: () => Promise<unknown>): void {
-    this.steps.push({ name, run });
-  }
-
-  /** Runs (and forgets) every step registered after `mark` (a length from {@link size}). */
-  async runFrom(mark: number, log: (line: string) => void, stepTimeoutMs = 120_000): Promise<void> {
-    while (this.steps.length > mark) {
-      const step = this.steps.pop()!;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          step.run(),
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer in ${stepTimeoutMs / 1000} s`)),
-              stepTimeoutMs,
-            );
-          }),
-        ]);
-      } catch (error) {
-        log(`clean-up: ${step.name} failed: ${error instanceof Error ? error.message : String(error)}`);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  }
-
-  get size(): number {
-    return this.steps.length;
-  }
-}
+export { Cleanups } from '../../src/support/cleanups.js';

@@ -44,6 +44,7 @@ import {
   type DemoResult,
   type DemoVersion,
 } from './result.js';
+import { Cleanups } from '../support/cleanups.js';
 
 export interface DemoOptions {
   /** Stop once the daemon has published a version trained with this many labels. */
@@ -84,38 +85,6 @@ export class DemoInterruptedError extends Error {
 
 const DEFAULT_HTTP_PORT = 9464;
 const CLEANUP_STEP_TIMEOUT_MS = 30_000;
-
-/** Things to stop, in reverse order of starting; each step bounded in time. */
-class Cleanups {
-  private readonly steps: { what: string; run: () => Promise<unknown> }[] = [];
-  add(what: string, run: () => Promise<unknown>): void {
-    this.steps.push({ what, run });
-  }
-  get size(): number {
-    return this.steps.length;
-  }
-  async runAll(log: (line: string) => void): Promise<void> {
-    while (this.steps.length > 0) {
-      const step = this.steps.pop()!;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          step.run(),
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () => reject(new Error(`no answer after ${CLEANUP_STEP_TIMEOUT_MS / 1000} s`)),
-              CLEANUP_STEP_TIMEOUT_MS,
-            );
-          }),
-        ]);
-      } catch (error) {
-        log(`${step.what} failed: ${(error as Error).message}`);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-  }
-}
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -207,7 +176,7 @@ export async function runDemo(o: DemoOptions, ui: ProgressLine, signal: AbortSig
   endPhase('data');
   interrupted();
 
-  const cleanups = new Cleanups();
+  const cleanups = new Cleanups(CLEANUP_STEP_TIMEOUT_MS);
   const files: WriteStream[] = [];
   const stopAll = async () => {
     if (cleanups.size > 0) ui.log('Stopping the simulator, the daemon and the broker...');
