@@ -1,23 +1,29 @@
-/** Integer flags of the benchmark scripts (`--name value`), checked with one message shape. */
+/**
+ * The command lines of the benchmark scripts, parsed by commander as the `acft` CLI's are (with its
+ * option parsers, src/cli/options.ts): `--help` prints the options, and a bad value or flag is one
+ * sentence on stderr and exit code 2.
+ */
+import { Command, CommanderError } from 'commander';
 
-/** A bad command line: the scripts print it with their usage and exit 2. */
-export class UsageError extends Error {}
+export type Parsed<T> = { ok: true; options: T } | { ok: false; exitCode: number };
 
-/** A comma list of integers >= `min`, or `def` when the flag is absent. */
-export function intListArg(name: string, raw: string | undefined, def: number[], min: number): number[] {
-  if (raw === undefined) return def;
-  const v = raw.split(',').map((s) => Number(s.trim()));
-  if (v.length === 0 || v.some((x) => !Number.isSafeInteger(x) || x < min)) {
-    throw new UsageError(`--${name} must be a comma list of integers >= ${min}, got '${raw}'`);
+/**
+ * Parses `argv` (the arguments after the script) with `program`, then `resolve`s its option values
+ * into the script's options; `resolve` refuses a combination with `program.error(...)`.
+ */
+export function parseCommandLine<T>(
+  program: Command,
+  argv: readonly string[],
+  resolve: (values: Record<string, unknown>) => T,
+): Parsed<T> {
+  program.exitOverride().showHelpAfterError('(--help lists the options)');
+  try {
+    program.parse([...argv], { from: 'user' });
+    return { ok: true, options: resolve(program.opts()) };
+  } catch (error) {
+    if (error instanceof CommanderError) return { ok: false, exitCode: error.exitCode === 0 ? 0 : 2 };
+    throw error;
   }
-  return v;
 }
 
-/** One integer >= `min`, or `def` when the flag is absent. */
-export function intArg(name: string, raw: string | undefined, def: number, min: number): number {
-  if (raw === undefined) return def;
-  const v = Number(raw);
-  if (!Number.isSafeInteger(v) || v < min)
-    throw new UsageError(`--${name} must be an integer >= ${min}, got '${raw}'`);
-  return v;
-}
+export { Command };

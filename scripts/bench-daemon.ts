@@ -2,9 +2,10 @@
  * The daemon benchmark: `acft run` and `acft simulate` in one process on a real Kafka broker,
  * measuring what the closing note of the streaming-daemon issue reports.
  *
- *   npx tsx scripts/bench-daemon.ts [--candidates 10000] [--rate 2000] [--b 25] [--seed 1]
+ *   npm run bench:daemon -- [--candidates 10000] [--rate 2000] [--b 25] [--seed 1]
  *       [--out bench-output/daemon.json] [--windows 3] [--window-pool 500] [--answer-delay-ms 200]
  *       [--backend auto] [--skip-backlog] [--probe 200] [--probe-interval-ms 50] [--timeout 1800]
+ *   (`-- --help` lists them)
  *
  * The broker comes from acquireBroker() (KAFKA_BROKERS, else Testcontainers, else the embedded
  * JVM broker). Every phase uses topics, a consumer group and state directories of its own; the
@@ -32,7 +33,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { BACKEND_CHOICES, type BackendChoice } from '../src/config/index.js';
 import { loadFashionMnist } from '../src/data/image-set.js';
@@ -50,74 +50,91 @@ import {
   type WindowsPhaseReport,
 } from './bench-daemon/phases.js';
 import { Cleanups, LogTap, RssSampler, exposeGc, figure, type Figure } from './bench-daemon/support.js';
-import { UsageError, intArg } from './args.js';
+import { choiceOption, intOption, numberOption } from '../src/cli/options.js';
+import { Command, parseCommandLine, type Parsed } from './args.js';
 
-const USAGE = `usage: npx tsx scripts/bench-daemon.ts [options]
-  --candidates N       candidates streamed, and the pool size of the ingest/rescore phase (default 10000)
-  --rate R             candidates per second the simulator offers (default 2000)
-  --b B                labels per fine-tuning window (default 25)
-  --seed S             seed of the task, the stream order, selection and training (default 1)
-  --out FILE           JSON report (default bench-output/daemon.json); daemon logs go to FILE's .log.jsonl
-  --windows W          fine-tuning windows to time (default 3)
-  --window-pool P      pool size of the windows phase (default 500)
-  --answer-delay-ms D  the simulated radiologist's delay in the windows phase (default 200)
-  --backend NAME       ${BACKEND_CHOICES.join(', ')} (default auto)
-  --skip-backlog       skip the ingest-capacity (backlog) phase
-  --probe N            new candidates sent one at a time into the full pool (default 200; 0: none)
-  --probe-interval-ms  least time between two probe candidates (default 50)
-  --timeout S          longest wait for any one step, in seconds (default 1800)`;
+function program(): Command {
+  return new Command('npm run bench:daemon --')
+    .description(
+      "The daemon benchmark on a real broker: ingest, scoring latency, memory and the full-pool rescore (pool phase); the ingest capacity on a backlog; the time from the b-th label to a published version (windows). Writes JSON with every figure's unit and method.",
+    )
+    .option(
+      '--candidates <n>',
+      'candidates streamed, and the pool size of the ingest/rescore phase',
+      intOption('--candidates', 2),
+      10_000,
+    )
+    .option(
+      '--rate <r>',
+      'candidates per second the simulator offers',
+      numberOption('--rate', Number.MIN_VALUE),
+      2000,
+    )
+    .option('--b <b>', 'labels per fine-tuning window', intOption('--b', 1), 25)
+    .option(
+      '--seed <s>',
+      'seed of the task, the stream order, selection and training',
+      intOption('--seed', 0),
+      1,
+    )
+    .option(
+      '--out <file>',
+      "JSON report; the daemon logs go to FILE's .log.jsonl",
+      path.join('bench-output', 'daemon.json'),
+    )
+    .option('--windows <w>', 'fine-tuning windows to time', intOption('--windows', 1), 3)
+    .option('--window-pool <p>', 'pool size of the windows phase', intOption('--window-pool', 1), 500)
+    .option(
+      '--answer-delay-ms <d>',
+      "the simulated radiologist's delay in the windows phase",
+      intOption('--answer-delay-ms', 0),
+      200,
+    )
+    .option(
+      '--backend <name>',
+      BACKEND_CHOICES.join(', '),
+      choiceOption('--backend', BACKEND_CHOICES),
+      'auto',
+    )
+    .option('--skip-backlog', 'skip the ingest-capacity (backlog) phase')
+    .option(
+      '--probe <n>',
+      'new candidates sent one at a time into the full pool (0: none)',
+      intOption('--probe', 0),
+      200,
+    )
+    .option(
+      '--probe-interval-ms <ms>',
+      'least time between two probe candidates',
+      intOption('--probe-interval-ms', 0),
+      50,
+    )
+    .option('--timeout <s>', 'longest wait for any one step, in seconds', intOption('--timeout', 1), 1800);
+}
 
-function parseOptions(argv: string[]): BenchOptions {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      candidates: { type: 'string' },
-      rate: { type: 'string' },
-      b: { type: 'string' },
-      seed: { type: 'string' },
-      out: { type: 'string' },
-      windows: { type: 'string' },
-      'window-pool': { type: 'string' },
-      'answer-delay-ms': { type: 'string' },
-      backend: { type: 'string' },
-      'skip-backlog': { type: 'boolean' },
-      probe: { type: 'string' },
-      'probe-interval-ms': { type: 'string' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+function parseOptions(argv: string[]): Parsed<BenchOptions> {
+  const cmd = program();
+  return parseCommandLine(cmd, argv, (v) => {
+    const options: BenchOptions = {
+      candidates: v['candidates'] as number,
+      rate: v['rate'] as number,
+      b: v['b'] as number,
+      seed: v['seed'] as number,
+      out: v['out'] as string,
+      windows: v['windows'] as number,
+      windowPool: v['windowPool'] as number,
+      answerDelayMs: v['answerDelayMs'] as number,
+      backend: v['backend'] as BackendChoice,
+      backlog: v['skipBacklog'] !== true,
+      probe: v['probe'] as number,
+      probeIntervalMs: v['probeIntervalMs'] as number,
+      timeoutS: v['timeout'] as number,
+    };
+    if (options.windowPool < options.b) {
+      cmd.error(`--window-pool (${options.windowPool}) must be at least --b (${options.b})`, { exitCode: 2 });
+    }
+    return options;
   });
-  if (values.help === true) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const rate = values.rate === undefined ? 2000 : Number(values.rate);
-  if (!Number.isFinite(rate) || rate <= 0)
-    throw new UsageError(`--rate must be a number > 0, got '${values.rate}'`);
-  const backend = (values.backend ?? 'auto') as BackendChoice;
-  if (!BACKEND_CHOICES.includes(backend)) {
-    throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${backend}'`);
-  }
-  const options: BenchOptions = {
-    candidates: intArg('candidates', values.candidates, 10_000, 2),
-    rate,
-    b: intArg('b', values.b, 25, 1),
-    seed: intArg('seed', values.seed, 1, 0),
-    out: values.out ?? path.join('bench-output', 'daemon.json'),
-    windows: intArg('windows', values.windows, 3, 1),
-    windowPool: intArg('window-pool', values['window-pool'], 500, 1),
-    answerDelayMs: intArg('answer-delay-ms', values['answer-delay-ms'], 200, 0),
-    backend,
-    backlog: values['skip-backlog'] !== true,
-    probe: intArg('probe', values.probe, 200, 0),
-    probeIntervalMs: intArg('probe-interval-ms', values['probe-interval-ms'], 50, 0),
-    timeoutS: intArg('timeout', values.timeout, 1800, 1),
-  };
-  if (options.windowPool < options.b) {
-    throw new UsageError(`--window-pool (${options.windowPool}) must be at least --b (${options.b})`);
-  }
-  return options;
 }
 
 function machine() {
@@ -229,13 +246,9 @@ function summary(results: Results, peakRssBytes: number): string {
 }
 
 async function main(): Promise<number> {
-  let options: BenchOptions;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseOptions(process.argv.slice(2));
+  if (!parsed.ok) return parsed.exitCode;
+  const options = parsed.options;
   const started = new Date();
   const t0 = performance.now();
   const progress = (line: string): void => {
@@ -292,9 +305,7 @@ async function main(): Promise<number> {
     task = { name: fashion.name, poolSize: fashion.pool.ids.length };
     const needed = Math.max(options.candidates + options.probe, options.windowPool);
     if (fashion.pool.ids.length < needed) {
-      throw new UsageError(
-        `the task's pool holds ${fashion.pool.ids.length} candidates, fewer than ${needed}`,
-      );
+      throw new Error(`the task's pool holds ${fashion.pool.ids.length} candidates, fewer than ${needed}`);
     }
 
     const acquired = await acquireBroker({ log: progress });

@@ -9,7 +9,7 @@
  *    per patch; patches scored per second per backend and worker count through ScoringService
  *    (the daemon's path: patches made in the workers from 28x28 images, m = 24), as a fraction of
  *    that peak x workers.
- * 2. Full-pool rescore of N candidates x m patches by a version fine-tuned at --depth: without the
+ * 2. Full-pool rescore of N candidates x m patches by a version fine-tuned at --fine-tune-depth: without the
  *    feature cache, and with it (filled by the previous version's scoring).
  * 3. On a real broker (acquireBroker: KAFKA_BROKERS, Testcontainers, or the embedded JVM broker):
  *    a daemon drains a backlog of --ingest candidates (validation into the pool; the ingest rate,
@@ -24,13 +24,12 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_M0_PATH } from '../src/config/index.js';
 import { loadFashionMnist } from '../src/data/image-set.js';
 import { buildTask } from '../src/data/task.js';
 import { acquireBroker } from '../src/kafka/broker-source.js';
-import { initBackend, type BackendRequest } from '../src/model/backend.js';
+import { initBackend, parseBackendRequest, type BackendRequest } from '../src/model/backend.js';
 import type { FineTuneDepth } from '../src/model/fine-tune-depth.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
@@ -54,27 +53,8 @@ import {
 } from './bench-throughput/scoring.js';
 import { bareConsumerRate, type BareConsumerReport } from './bench-throughput/bare-consumer.js';
 import type { PeakResult } from './bench-throughput/peak-worker.js';
-import { UsageError, intArg, intListArg } from './args.js';
-
-const USAGE = `usage: npm run bench:throughput -- [options]
-  --quick                 a few minutes: short measurements, pools of 1,000 and 5,000, ingest 2,000, 2 windows
-  --out FILE              JSON report (default results/throughput/throughput.json; --quick: .../quick.json)
-  --backends LIST         backends to measure (default wasm,cpu, plus tensorflow when it loads)
-  --workers LIST          worker counts (default 1,<cores>)
-  --m M                   patches per candidate (default 24)
-  --seconds S             least seconds per patches/s measurement (default 20; --quick 4)
-  --rescore-sizes LIST    pool sizes of the rescore (default 10000,100000; --quick 1000,5000)
-  --rescore-backend NAME  backend of the rescore (default wasm)
-  --depth N               fine-tuning depth of the rescored version (default 1: the head only)
-  --cache-bytes B         feature cache bound of the rescore (default 1073741824)
-  --ingest N              backlog candidates of the ingest phase (default 10000; --quick 2000)
-  --windows W             windows timed per strategy (default 3; --quick 2)
-  --window-pool P         pool of the windows phases (default 500; --quick 300)
-  --b B                   labels per window (default 25)
-  --seed S                seed of the task, the stream, the fine-tuning and the patches (default 1)
-  --parts LIST            parts to run, of scoring,rescore,ingest,windows (default all of them)
-  --skip-kafka            only the scoring parts (as --parts scoring,rescore)
-  --timeout S             longest wait for any one Kafka step, in seconds (default 1800)`;
+import { fineTuneDepthOption, intListOption, intOption, listOption } from '../src/cli/options.js';
+import { Command, parseCommandLine, type Parsed } from './args.js';
 
 interface Options {
   quick: boolean;
@@ -83,6 +63,7 @@ interface Options {
   workers: number[];
   m: number;
   seconds: number;
+  rounds: number;
   rescoreSizes: number[];
   rescoreBackend: BackendRequest;
   depth: FineTuneDepth;
@@ -99,80 +80,123 @@ interface Options {
 const PARTS = ['scoring', 'rescore', 'ingest', 'windows'] as const;
 type Part = (typeof PARTS)[number];
 
-function parseParts(list: string | undefined, skipKafka: boolean): Set<Part> {
-  const names = list === undefined ? [...PARTS] : list.split(',').map((x) => x.trim());
-  const parts = new Set<Part>();
-  for (const name of names) {
-    const part = PARTS.find((p) => p === name);
-    if (part === undefined) throw new UsageError(`--parts: '${name}' is not one of ${PARTS.join(', ')}`);
-    if (!(skipKafka && (part === 'ingest' || part === 'windows'))) parts.add(part);
-  }
-  if (parts.size === 0) throw new UsageError('--parts: nothing left to run');
-  return parts;
+function program(): Command {
+  const cores = os.availableParallelism();
+  return new Command('npm run bench:throughput --')
+    .description(
+      'The throughput benchmark (issue 6): scoring per backend and worker count against the matMul peak, the full-pool rescore with and without the feature cache, the ingest rate against a bare kafkajs consumer, and window times. Writes JSON and a markdown summary.',
+    )
+    .option('--quick', 'a few minutes: short measurements, pools of 1,000 and 5,000, ingest 2,000, 2 windows')
+    .option(
+      '--out <file>',
+      'JSON report (default results/throughput/throughput.json; --quick: .../quick.json)',
+    )
+    .option(
+      '--backends <list>',
+      'backends to measure (default tensorflow,wasm,cpu: those that load)',
+      listOption('--backends', parseBackendRequest),
+    )
+    .option(
+      '--workers <list>',
+      `worker counts (default 1,${cores}: one and every core)`,
+      intListOption('--workers', 1),
+    )
+    .option('--m <n>', 'patches per candidate', intOption('--m', 1), 24)
+    .option(
+      '--rounds <n>',
+      'rounds of the scoring measurements, every worker count in turn; the median is reported (default 3; --quick 1)',
+      intOption('--rounds', 1),
+    )
+    .option(
+      '--seconds <s>',
+      'least seconds per patches/s measurement (default 20; --quick 4)',
+      intOption('--seconds', 1),
+    )
+    .option(
+      '--rescore-sizes <list>',
+      'pool sizes of the rescore (default 10000,100000; --quick 1000,5000)',
+      intListOption('--rescore-sizes', 1),
+    )
+    .option('--rescore-backend <name>', 'backend of the rescore', parseBackendRequest, 'wasm')
+    .option(
+      '--fine-tune-depth <n>',
+      "fine-tuning depth of the rescored version: 'all' or the top N weight layers (1: the head)",
+      fineTuneDepthOption,
+      1,
+    )
+    .option('--cache-bytes <b>', 'feature cache bound of the rescore', intOption('--cache-bytes', 0), 1 << 30)
+    .option(
+      '--ingest <n>',
+      'backlog candidates of the ingest phase (default 10000; --quick 2000)',
+      intOption('--ingest', 2),
+    )
+    .option('--windows <w>', 'windows timed per strategy (default 3; --quick 2)', intOption('--windows', 1))
+    .option(
+      '--window-pool <p>',
+      'pool of the windows phases (default 500; --quick 300)',
+      intOption('--window-pool', 1),
+    )
+    .option('--b <b>', 'labels per window', intOption('--b', 1), 25)
+    .option(
+      '--seed <s>',
+      'seed of the task, the stream, the fine-tuning and the patches',
+      intOption('--seed', 0),
+      1,
+    )
+    .option(
+      '--parts <list>',
+      `parts to run, of ${PARTS.join(',')}`,
+      listOption('--parts', (name) => {
+        const part = PARTS.find((p) => p === name);
+        if (part === undefined) throw new Error(`'${name}' is not one of ${PARTS.join(', ')}`);
+        return part;
+      }),
+      [...PARTS],
+    )
+    .option('--skip-kafka', 'only the scoring parts (as --parts scoring,rescore)')
+    .option(
+      '--timeout <s>',
+      'longest wait for any one Kafka step, in seconds',
+      intOption('--timeout', 1),
+      1800,
+    );
 }
 
-function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      quick: { type: 'boolean' },
-      out: { type: 'string' },
-      backends: { type: 'string' },
-      workers: { type: 'string' },
-      m: { type: 'string' },
-      seconds: { type: 'string' },
-      'rescore-sizes': { type: 'string' },
-      'rescore-backend': { type: 'string' },
-      depth: { type: 'string' },
-      'cache-bytes': { type: 'string' },
-      ingest: { type: 'string' },
-      windows: { type: 'string' },
-      'window-pool': { type: 'string' },
-      b: { type: 'string' },
-      seed: { type: 'string' },
-      parts: { type: 'string' },
-      'skip-kafka': { type: 'boolean' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+function parseOptions(argv: string[]): Parsed<Options> {
+  const cmd = program();
+  return parseCommandLine(cmd, argv, (v) => {
+    const quick = v['quick'] === true;
+    const skipKafka = v['skipKafka'] === true;
+    const parts = new Set(
+      (v['parts'] as Part[]).filter((p) => !(skipKafka && (p === 'ingest' || p === 'windows'))),
+    );
+    if (parts.size === 0) cmd.error('--parts: nothing left to run', { exitCode: 2 });
+    const cores = os.availableParallelism();
+    // The value given, else the default of the run's length.
+    const given = <T>(name: string, quickValue: T, fullValue: T): T =>
+      (v[name] as T | undefined) ?? (quick ? quickValue : fullValue);
+    const outDir = path.join('results', 'throughput');
+    return {
+      quick,
+      out: given('out', path.join(outDir, 'quick.json'), path.join(outDir, 'throughput.json')),
+      backends: (v['backends'] as BackendRequest[] | undefined) ?? null,
+      workers: (v['workers'] as number[] | undefined) ?? [...new Set([1, cores])],
+      m: v['m'] as number,
+      seconds: given('seconds', 4, 20),
+      rounds: given('rounds', 1, 3),
+      rescoreSizes: given('rescoreSizes', [1000, 5000], [10_000, 100_000]),
+      rescoreBackend: v['rescoreBackend'] as BackendRequest,
+      depth: v['fineTuneDepth'] as FineTuneDepth,
+      cacheBytes: v['cacheBytes'] as number,
+      ingest: given('ingest', 2000, 10_000),
+      windows: given('windows', 2, 3),
+      windowPool: given('windowPool', 300, 500),
+      b: v['b'] as number,
+      seed: v['seed'] as number,
+      parts,
+      timeoutS: v['timeout'] as number,
+    };
   });
-  if (values.help === true) {
-    process.stdout.write(`${USAGE}\n`);
-    process.exit(0);
-  }
-  const quick = values.quick === true;
-  const backendList = values.backends?.split(',').map((s) => s.trim()) as BackendRequest[] | undefined;
-  const depth =
-    values.depth === undefined || values.depth === 'all' ? (values.depth ?? 1) : Number(values.depth);
-  if (depth !== 'all' && (typeof depth !== 'number' || !Number.isSafeInteger(depth) || depth < 1)) {
-    throw new UsageError(`--depth must be 'all' or an integer >= 1, got '${values.depth}'`);
-  }
-  const cores = os.availableParallelism();
-  return {
-    quick,
-    out: values.out ?? path.join('results', 'throughput', quick ? 'quick.json' : 'throughput.json'),
-    backends: backendList ?? null,
-    workers: intListArg('workers', values.workers, [...new Set([1, cores])], 1),
-    m: intArg('m', values.m, 24, 1),
-    seconds: intArg('seconds', values.seconds, quick ? 4 : 20, 1),
-    rescoreSizes: intListArg(
-      'rescore-sizes',
-      values['rescore-sizes'],
-      quick ? [1000, 5000] : [10_000, 100_000],
-      1,
-    ),
-    rescoreBackend: (values['rescore-backend'] ?? 'wasm') as BackendRequest,
-    depth: depth as FineTuneDepth,
-    cacheBytes: intArg('cache-bytes', values['cache-bytes'], 1 << 30, 0),
-    ingest: intArg('ingest', values.ingest, quick ? 2000 : 10_000, 2),
-    windows: intArg('windows', values.windows, quick ? 2 : 3, 1),
-    windowPool: intArg('window-pool', values['window-pool'], quick ? 300 : 500, 1),
-    b: intArg('b', values.b, 25, 1),
-    seed: intArg('seed', values.seed, 1, 0),
-    parts: parseParts(values.parts, values['skip-kafka'] === true),
-    timeoutS: intArg('timeout', values.timeout, 1800, 1),
-  };
 }
 
 interface Results {
@@ -255,12 +279,12 @@ function markdown(
   }
   if (r.scoring !== undefined) {
     L.push(
-      '| backend | workers | patches/s | GFLOP/s | of matMul peak x workers |',
-      '| --- | --- | --- | --- | --- |',
+      '| backend | workers | patches/s (median) | GFLOP/s | of matMul peak x workers | rounds (patches/s) |',
+      '| --- | --- | --- | --- | --- | --- |',
     );
     for (const s of r.scoring)
       L.push(
-        `| ${s.backend} | ${s.workers} | ${s.patchesPerSecond} | ${s.gflops} | ${s.fractionOfMatMulPeak ?? 'n/a'} |`,
+        `| ${s.backend} | ${s.workers} | ${s.patchesPerSecond} | ${s.gflops} | ${s.fractionOfMatMulPeak ?? 'n/a'} | ${(s.rounds ?? [s.patchesPerSecond]).join(', ')} |`,
       );
     L.push('');
   }
@@ -302,13 +326,9 @@ function markdown(
 }
 
 async function main(): Promise<number> {
-  let options: Options;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseOptions(process.argv.slice(2));
+  if (!parsed.ok) return parsed.exitCode;
+  const options = parsed.options;
   const t0 = performance.now();
   const progress = (line: string): void => {
     process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(7)} s] ${line}\n`);
@@ -458,22 +478,38 @@ async function main(): Promise<number> {
           continue;
         }
         results.matMulPeak.push(peak);
-        for (const workers of options.workers) {
-          if (abort.signal.aborted) throw abort.signal.reason;
-          progress(`[scoring] ${backend} x ${workers} worker(s), ${options.seconds} s`);
-          const seconds = backend === 'cpu' ? Math.max(options.seconds, 10) : options.seconds;
-          results.scoring.push(
-            await scoringThroughput(
-              backend,
-              workers,
-              models,
-              inputs,
-              request,
-              seconds,
-              peak.bestGflops,
-              cores,
-            ),
-          );
+        // Rounds of every worker count in turn, the median kept: one worker's rate drifted by up
+        // to 20% from run to run here, and a ratio of two single samples drifted with it.
+        const samples = new Map<number, ThroughputSample[]>(options.workers.map((w) => [w, []]));
+        for (let round = 1; round <= options.rounds; round++) {
+          for (const workers of options.workers) {
+            if (abort.signal.aborted) throw abort.signal.reason;
+            progress(
+              `[scoring] ${backend} x ${workers} worker(s), ${options.seconds} s, round ${round}/${options.rounds}`,
+            );
+            const seconds = backend === 'cpu' ? Math.max(options.seconds, 10) : options.seconds;
+            samples
+              .get(workers)!
+              .push(
+                await scoringThroughput(
+                  backend,
+                  workers,
+                  models,
+                  inputs,
+                  request,
+                  seconds,
+                  peak.bestGflops,
+                  cores,
+                ),
+              );
+          }
+        }
+        for (const list of samples.values()) {
+          const sorted = [...list].sort((a, b) => a.patchesPerSecond - b.patchesPerSecond);
+          results.scoring.push({
+            ...sorted[Math.floor((sorted.length - 1) / 2)]!,
+            rounds: list.map((s) => s.patchesPerSecond),
+          });
         }
       }
     }

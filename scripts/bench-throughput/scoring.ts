@@ -192,6 +192,8 @@ export interface ThroughputSample {
   gflops: number;
   /** gflops / (the backend's single-thread matMul peak x min(workers, cores)). */
   fractionOfMatMulPeak: number | null;
+  /** patches/s of every round, in order, where the sample is the median of several. */
+  rounds?: number[];
 }
 
 /** Patches scored per second with `workers` workers of `backend`, for at least `seconds`. */

@@ -22,15 +22,17 @@ export function numberOption(name: string, min = -Infinity, max = Infinity) {
   };
 }
 
-export function intListOption(name: string) {
+export function intListOption(name: string, min = 0) {
   return (value: string): number[] => {
     const parts = value
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
     const nums = parts.map(Number);
-    if (parts.length === 0 || nums.some((n) => !Number.isSafeInteger(n) || n < 0)) {
-      throw new InvalidArgumentError(`${name} must be a comma-separated list of integers, got '${value}'.`);
+    if (parts.length === 0 || nums.some((n) => !Number.isSafeInteger(n) || n < min)) {
+      throw new InvalidArgumentError(
+        `${name} must be a comma-separated list of integers${min > 0 ? ` >= ${min}` : ''}, got '${value}'.`,
+      );
     }
     return nums;
   };
