@@ -46,6 +46,12 @@ export interface ScoringServiceOptions {
   /** Patches per batch sent to a worker (bounds a worker's memory per call). Default 4096. */
   maxPatchesPerBatch?: number;
   /**
+   * Bytes of cached features per call to a worker (rescoring from the cache). Default 16 MiB: a
+   * deep cut keeps ~150 KB per candidate, and batches of hundreds of megabytes made the rescore
+   * at depth 2 half as fast.
+   */
+  maxFeatureBytesPerBatch?: number;
+  /**
    * The fine-tuning depth of the versions to be served: where models are cut for the feature
    * cache. Default 'all' (no cut, no cache).
    */
@@ -222,6 +228,7 @@ export class ScoringService {
     /** The workers' niceness, or why the one asked for could not be taken. */
     readonly nice: number | { error: string },
     private readonly maxPatchesPerBatch: number,
+    private readonly maxFeatureBytesPerBatch: number,
     private readonly cutDepth: FineTuneDepth,
     private readonly cache: FeatureCache | undefined,
   ) {}
@@ -231,10 +238,12 @@ export class ScoringService {
     const workers = options.workers ?? 1;
     const maxInFlight = options.maxInFlightPerWorker ?? 2;
     const maxPatches = options.maxPatchesPerBatch ?? 4096;
+    const maxFeatureBytes = options.maxFeatureBytesPerBatch ?? 16 * 1024 * 1024;
     for (const [name, v] of [
       ['workers', workers],
       ['maxInFlightPerWorker', maxInFlight],
       ['maxPatchesPerBatch', maxPatches],
+      ['maxFeatureBytesPerBatch', maxFeatureBytes],
     ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${v}`);
     }
@@ -255,7 +264,15 @@ export class ScoringService {
       throw failed.reason;
     }
     const info = (started[0] as PromiseFulfilledResult<unknown>).value as ModelWorkerInfo;
-    return new ScoringService(lanes, info.backend, info.nice ?? 0, maxPatches, cutDepth, cache);
+    return new ScoringService(
+      lanes,
+      info.backend,
+      info.nice ?? 0,
+      maxPatches,
+      maxFeatureBytes,
+      cutDepth,
+      cache,
+    );
   }
 
   /** Worker threads, as started (`os.availableParallelism()` on this machine: see {@link coreCount}). */
@@ -360,14 +377,13 @@ export class ScoringService {
     const fullBatches = replies.length;
     if (cached.length > 0) {
       // The layers above the cut are cheap: larger batches, still split over the workers, and at
-      // most FEATURE_BATCH_BYTES of features each (a deep cut keeps ~150 KB per candidate: batches
-      // of hundreds of megabytes made the rescore at depth 2 half as fast).
+      // most maxFeatureBytesPerBatch of features each.
       const candidateBytes = cached[0]!.features.byteLength;
       const perFeatureBatch = Math.max(
         1,
         Math.min(
           Math.floor((8 * this.maxPatchesPerBatch) / m),
-          Math.floor(FEATURE_BATCH_BYTES / candidateBytes),
+          Math.floor(this.maxFeatureBytesPerBatch / candidateBytes),
           Math.ceil(cached.length / lanes),
         ),
       );
@@ -487,9 +503,6 @@ export class ScoringService {
     return lane.host.call('__crash', { mode });
   }
 }
-
-/** Most bytes of cached features sent to a worker in one call. */
-const FEATURE_BATCH_BYTES = 16 * 1024 * 1024;
 
 /** What makes two score calls' patches the same: m, the augmentation and the seed. */
 function recipeKey(recipe: PatchRecipe): string {

@@ -430,6 +430,29 @@ describe('ScoringService with the feature cache (cheap rescoring)', () => {
     }
   });
 
+  it('splits cached features into calls of at most maxFeatureBytesPerBatch, with the same scores', async () => {
+    const [v1, v2] = await versions(31);
+    const perCandidate = M * 7 * 7 * 8 * 4;
+    // Two candidates' features per call: 20 candidates make 10 calls over the two workers.
+    const service = await ScoringService.start({
+      workers: 2,
+      cutDepth: DEPTH,
+      featureCacheMaxBytes: 64 << 20,
+      maxFeatureBytesPerBatch: 2 * perCandidate,
+    });
+    try {
+      const cands = candidates(20, 32);
+      await service.setModel(v1);
+      await service.score(cands, spec);
+      await service.setModel(v2);
+      const again = await service.score(cands, spec);
+      assert.equal(again.patchesFromCache, 20 * M);
+      assertClose(again.results, expectedOf(cands, (await directScores(v2, cands)).r), 1e-5);
+    } finally {
+      await service.close();
+    }
+  });
+
   it('stays within its byte bound, evicting the least recently used, and still scores right', async () => {
     const [v1, v2] = await versions(21);
     const perCandidate = M * 7 * 7 * 8 * 4;
