@@ -479,10 +479,14 @@ async function main(): Promise<number> {
         }
         results.matMulPeak.push(peak);
         // Rounds of every worker count in turn, the median kept: one worker's rate drifted by up
-        // to 20% from run to run here, and a ratio of two single samples drifted with it.
+        // to 20% from run to run here (lower after the Kafka phases), and a ratio of two single
+        // samples drifted with it.
         const samples = new Map<number, ThroughputSample[]>(options.workers.map((w) => [w, []]));
         for (let round = 1; round <= options.rounds; round++) {
-          for (const workers of options.workers) {
+          // The order turns every round (1, 2 / 2, 1 / ...), so that a drift of the machine over
+          // the measurements does not always favour the same worker count.
+          const order = round % 2 === 1 ? options.workers : [...options.workers].reverse();
+          for (const workers of order) {
             if (abort.signal.aborted) throw abort.signal.reason;
             progress(
               `[scoring] ${backend} x ${workers} worker(s), ${options.seconds} s, round ${round}/${options.rounds}`,
