@@ -120,6 +120,7 @@ export type PoolEvent<T> =
   | { readonly type: 'scored'; readonly scores: readonly ScoreUpdate[] }
   | { readonly type: 'tick'; readonly now: number }
   | { readonly type: 'requests-issued'; readonly requests: readonly IssuedRequest[]; readonly now: number }
+  | { readonly type: 'requests-withdrawn'; readonly requestIds: readonly string[] }
   | { readonly type: 'labeled'; readonly id: string }
   | { readonly type: 'discard'; readonly id: string; readonly reason: string }
   | { readonly type: 'evict'; readonly now: number };
@@ -153,6 +154,7 @@ export type PoolEffect<T> =
       readonly reason: 'unknown' | 'outstanding';
     }
   | { readonly type: 'lease-expired'; readonly id: string; readonly requestId: string }
+  | { readonly type: 'request-withdrawn'; readonly id: string; readonly requestId: string }
   /** The candidate left the pool because it got a label; it carries what training needs. */
   | { readonly type: 'labeled'; readonly candidate: PooledCandidate<T> }
   | { readonly type: 'not-in-pool'; readonly id: string }
@@ -632,6 +634,35 @@ function issueRequests<T>(
   compact(state);
 }
 
+/** Requests that never reached anyone (their message could not be published): as if their lease ended. */
+function withdrawRequests<T>(
+  state: PoolState<T>,
+  requestIds: readonly string[],
+  effects: PoolEffect<T>[],
+): void {
+  const wanted = new Set(requestIds);
+  if (wanted.size === 0) return;
+  const found = new Map<string, Slot<T>>();
+  for (const slot of state.slots.values()) {
+    const r = slot.candidate.request;
+    if (r !== undefined && wanted.has(r.requestId)) found.set(r.requestId, slot);
+  }
+  // In the order given, whatever the order of the slots (a restored pool has its own).
+  for (const requestId of wanted) {
+    const slot = found.get(requestId);
+    if (slot === undefined) continue;
+    const r = slot.candidate.request!;
+    update(state, slot, (c) => {
+      c.state = 'pooled';
+      delete c.request;
+    });
+    const c = slot.candidate;
+    state.expiryHeap.push({ id: c.id, arrivedAtMs: c.arrivedAtMs, seq: c.seq });
+    effects.push({ type: 'request-withdrawn', id: c.id, requestId: r.requestId });
+  }
+  compact(state);
+}
+
 /**
  * The pool reducer. Updates `state` in place and returns it with the effects of the event (see
  * the module comment for the rules).
@@ -642,6 +673,8 @@ function issueRequests<T>(
  * - `tick`: lease expiry (`lease-expired`), then TTL expiry (`expired`).
  * - `requests-issued`: marks each candidate `requested` under a lease of `leaseMs` from `now`
  *   (`requested`); a candidate already requested or unknown is refused (`request-refused`).
+ * - `requests-withdrawn`: returns the candidates of these outstanding requests to the pool, as a
+ *   lease expiry would (`request-withdrawn`); ids not outstanding are passed over.
  * - `labeled`: removes the candidate and returns it (`labeled`), or `not-in-pool`.
  * - `discard`: removes the candidate (e.g. poison in scoring) (`discarded`), or `not-in-pool`.
  * - `evict`: evicts until the bounds hold (after a bound was lowered), as far as possible.
@@ -662,6 +695,9 @@ export function poolReducer<T>(state: PoolState<T>, event: PoolEvent<T>, config:
     case 'requests-issued':
       applyClock(state, event.now, config, effects);
       issueRequests(state, event.requests, event.now, config, effects);
+      break;
+    case 'requests-withdrawn':
+      withdrawRequests(state, event.requestIds, effects);
       break;
     case 'labeled':
     case 'discard': {

@@ -1074,12 +1074,25 @@ export class Daemon {
       { event: 'requests', count: messages.length, version: this.served.version },
       'labeling requests issued',
     );
+    const requestIds = planned.requests.filter((r) => issued.has(r.candidateId)).map((r) => r.requestId);
     this.producer
       .send({ topic: this.config.kafka.topics.labelingRequests, messages })
       .then(() => faultPoint('after-requests-sent'))
-      .catch((error: unknown) =>
-        this.log.error({ event: 'publish-failed', err: error }, 'labeling requests not published'),
-      );
+      .catch((error: unknown) => {
+        // Nobody will answer a request that was never published: its candidates go back to the
+        // pool now, not when the lease ends (hours by default), and are asked again later.
+        const withdrawn = poolReducer(
+          this.state.pool,
+          { type: 'requests-withdrawn', requestIds },
+          this.labelingConfig.pool,
+        ).effects.filter((e) => e.type === 'request-withdrawn');
+        for (const e of withdrawn) this.requestTimes.delete(e.id);
+        this.log.error(
+          { event: 'publish-failed', err: error, withdrawn: withdrawn.length },
+          'labeling requests not published; they are withdrawn and their candidates asked again later',
+        );
+        this.publishGauges();
+      });
   }
 
   // --- fine-tuning windows ---

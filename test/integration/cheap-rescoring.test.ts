@@ -24,7 +24,7 @@ import {
 import { initBackend } from '../../src/model/backend.js';
 import { trunkFingerprint } from '../../src/model/fine-tune-depth.js';
 import { loadArtifactFromPath } from '../../src/model/model-store.js';
-import { uniqueTopic, useKafka } from '../support/kafka.js';
+import { daemonKafkaConfig, uniqueTopic, useKafka } from '../support/kafka.js';
 
 const kafka = useKafka();
 let set: ImageSet;
@@ -63,25 +63,10 @@ async function waitFor(
 describe('cheap rescoring on a real broker', { timeout: 300_000 }, () => {
   it('fine-tunes the head only, keeps M0 below it, and rescores the pool from cached features', async () => {
     const name = uniqueTopic('cheap');
-    const t = (topic: string) => `${name}.${topic}`;
     const config = resolveConfig({
       env: {},
       overrides: {
-        kafka: {
-          brokers: kafka.brokers,
-          groupId: `${name}-group`,
-          clientId: name,
-          topics: {
-            candidates: t('candidates'),
-            feedback: t('feedback'),
-            labelingRequests: t('requests'),
-            modelVersions: t('versions'),
-            deadLetter: t('dead'),
-            coordination: t('coord'),
-          },
-          sessionTimeoutMs: 10_000,
-          heartbeatIntervalMs: 1_000,
-        },
+        kafka: daemonKafkaConfig(kafka.brokers, name),
         selection: { b: 6 },
         // Two workers, so the cached rescoring is spread over both.
         scoring: { m: 4, workers: 2, microBatchMaxWaitMs: 20 },

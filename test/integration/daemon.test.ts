@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Writable } from 'node:stream';
-import type { Consumer, Producer } from 'kafkajs';
+import kafkajs, { type Consumer, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/index.js';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -26,7 +26,7 @@ import {
   type LabelingRequestMessage,
   type ModelVersionMessage,
 } from '../../src/messages/index.js';
-import { uniqueTopic, useKafka } from '../support/kafka.js';
+import { daemonKafkaConfig, uniqueTopic, useKafka } from '../support/kafka.js';
 
 const kafka = useKafka();
 
@@ -57,25 +57,10 @@ function testLogger() {
 }
 
 function config(name: string): Config {
-  const t = (topic: string) => `${name}.${topic}`;
   return resolveConfig({
     env: {},
     overrides: {
-      kafka: {
-        brokers: kafka.brokers,
-        groupId: `${name}-group`,
-        clientId: name,
-        topics: {
-          candidates: t('candidates'),
-          feedback: t('feedback'),
-          labelingRequests: t('requests'),
-          modelVersions: t('versions'),
-          deadLetter: t('dead'),
-          coordination: t('coord'),
-        },
-        sessionTimeoutMs: 10_000,
-        heartbeatIntervalMs: 1_000,
-      },
+      kafka: daemonKafkaConfig(kafka.brokers, name),
       selection: { b: 8, leaseMs: 120_000 },
       scoring: { m: 4, microBatchMaxWaitMs: 20 },
       training: { epochs: 2, holdoutShare: 0.25, windowMaxIntervalMs: 600_000, coldStartFullLr: true },
@@ -350,6 +335,70 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
         assert.equal(c.offset, p.offset, `partition ${p.partition} committed to its end`);
       }
     } finally {
+      await daemon.close();
+    }
+  });
+  it('withdraws labeling requests it cannot publish, and asks again once it can', async () => {
+    const name = uniqueTopic('withdraw');
+    const cfg = config(name);
+    const topics = cfg.kafka.topics;
+    // The broker refuses every request message until the topic takes larger ones: each publish
+    // fails (MESSAGE_TOO_LARGE), as during an outage, but deterministically.
+    const admin = await kafka.admin();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: topics.labelingRequests,
+          numPartitions: 1,
+          replicationFactor: 1,
+          configEntries: [{ name: 'max.message.bytes', value: '64' }],
+        },
+      ],
+    });
+    const mark = logLines.length;
+    const daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+    const requests: LabelingRequestMessage[] = [];
+    const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
+    try {
+      await collect(
+        watcher,
+        topics.labelingRequests,
+        (v) => parseLabelingRequest(v, { numClasses: 2 }),
+        requests,
+      );
+      const producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.send({
+        topic: topics.candidates,
+        messages: Array.from({ length: 30 }, (_, i) => candidateMessage(i).message),
+      });
+      const failed = () =>
+        logLines
+          .slice(mark)
+          .filter((l) => l.includes('"event":"publish-failed"'))
+          .map((l) => JSON.parse(l) as { withdrawn: number });
+      await waitFor('a publish that failed', () => failed().some((f) => f.withdrawn > 0));
+      // Nothing is left waiting for an answer to a request nobody received.
+      await waitFor('no request outstanding', () => daemon.status().outstanding === 0, 30_000);
+      assert.equal(requests.length, 0);
+
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            // kafkajs is CommonJS: its enums come through the default export.
+            type: kafkajs.ConfigResourceTypes.TOPIC,
+            name: topics.labelingRequests,
+            configEntries: [{ name: 'max.message.bytes', value: '1048576' }],
+          },
+        ],
+      });
+      await waitFor('requests once the topic takes them', () => requests.length >= cfg.selection.b);
+      const ids = requests.map((r) => r.candidateId);
+      assert.equal(new Set(ids).size, ids.length, 'no candidate asked twice');
+      await producer.disconnect();
+    } finally {
+      await watcher.disconnect();
       await daemon.close();
     }
   });

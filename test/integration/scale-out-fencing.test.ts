@@ -21,7 +21,14 @@ import {
   type ModelVersionMessage,
 } from '../../src/messages/index.js';
 import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
-import { createTopicsPatiently, Instance, waitFor, type LogLine } from '../support/acft-instance.js';
+import {
+  clusterEnv,
+  clusterTopics,
+  createClusterTopics,
+  Instance,
+  waitFor,
+  type LogLine,
+} from '../support/acft-instance.js';
 import { uniqueTopic, useKafka } from '../support/kafka.js';
 
 const PARTITIONS = 2;
@@ -66,15 +73,7 @@ type Stamped<T> = T & { at: number };
 
 void describe('a frozen coordinator is fenced when it wakes up', { timeout: 240_000 }, () => {
   const name = uniqueTopic('fence');
-  const topics = {
-    candidates: `${name}.candidates`,
-    feedback: `${name}.feedback`,
-    labelingRequests: `${name}.requests`,
-    modelVersions: `${name}.versions`,
-    deadLetter: `${name}.dead`,
-    coordination: `${name}.coord`,
-    ledger: `${name}.ledger`,
-  };
+  const topics = clusterTopics(name);
   const requests: Stamped<LabelingRequestMessage>[] = [];
   const versions: Stamped<ModelVersionMessage>[] = [];
   /** `requested` ledger entries: request id -> writer, record timestamp. */
@@ -85,19 +84,7 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 240_
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'acft-fence-'));
-    await createTopicsPatiently(kafka, [
-      { topic: topics.candidates, numPartitions: PARTITIONS },
-      { topic: topics.feedback, numPartitions: PARTITIONS },
-      { topic: topics.labelingRequests, numPartitions: 1 },
-      { topic: topics.modelVersions, numPartitions: 1 },
-      { topic: topics.deadLetter, numPartitions: 1 },
-      { topic: topics.coordination, numPartitions: 1 },
-      {
-        topic: topics.ledger,
-        numPartitions: PARTITIONS,
-        configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-      },
-    ]);
+    await createClusterTopics(kafka, topics, PARTITIONS);
     const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
     await watcher.subscribe({
       topics: [topics.labelingRequests, topics.modelVersions, topics.ledger],
@@ -131,34 +118,15 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 240_
 
   function start(id: string): Instance {
     const instance = new Instance(id, {
-      ACFT_KAFKA_BROKERS: kafka.brokers.join(','),
-      ACFT_KAFKA_GROUP_ID: `${name}-group`,
-      ACFT_KAFKA_CLIENT_ID: name,
-      ACFT_KAFKA_TOPICS_CANDIDATES: topics.candidates,
-      ACFT_KAFKA_TOPICS_FEEDBACK: topics.feedback,
-      ACFT_KAFKA_TOPICS_LABELING_REQUESTS: topics.labelingRequests,
-      ACFT_KAFKA_TOPICS_MODEL_VERSIONS: topics.modelVersions,
-      ACFT_KAFKA_TOPICS_DEAD_LETTER: topics.deadLetter,
-      ACFT_KAFKA_TOPICS_COORDINATION: topics.coordination,
-      ACFT_KAFKA_TOPICS_LEDGER: topics.ledger,
+      ...clusterEnv(kafka, name, topics),
       ACFT_KAFKA_SESSION_TIMEOUT_MS: '4000',
       ACFT_KAFKA_HEARTBEAT_INTERVAL_MS: '400',
       ACFT_KAFKA_REBALANCE_TIMEOUT_MS: '10000',
-      ACFT_CLUSTER_ENABLED: 'true',
-      ACFT_CLUSTER_SHORTLIST_INTERVAL_MS: '500',
       // Longer than the freeze: the woken coordinator still holds shortlists it takes for fresh.
       ACFT_CLUSTER_SHORTLIST_MAX_AGE_MS: '120000',
       ACFT_SELECTION_B: '12',
-      // Longer than the test: a candidate asked twice would be asked while outstanding or answered.
-      ACFT_SELECTION_LEASE_MS: '900000',
-      ACFT_SCORING_M: '4',
-      ACFT_TRAINING_EPOCHS: '1',
-      ACFT_TRAINING_HOLDOUT_SHARE: '0.25',
-      ACFT_TRAINING_PROMOTION_TOLERANCE: '1',
       ACFT_MODEL_STORE_DIR: path.join(dir, 'models'),
       ACFT_STATE_CHECKPOINT_DIR: path.join(dir, id, 'state'),
-      ACFT_HTTP_PORT: '0',
-      ACFT_LOG_LEVEL: 'debug',
     });
     instances.push(instance);
     return instance;

@@ -24,7 +24,14 @@ import {
   type ModelVersionMessage,
 } from '../../src/messages/index.js';
 import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
-import { createTopicsPatiently, Instance, waitFor, type LogLine } from '../support/acft-instance.js';
+import {
+  clusterEnv,
+  clusterTopics,
+  createClusterTopics,
+  Instance,
+  waitFor,
+  type LogLine,
+} from '../support/acft-instance.js';
 import { uniqueTopic, useKafka } from '../support/kafka.js';
 import { startMoto, type MotoServer } from '../support/moto.js';
 
@@ -36,15 +43,7 @@ const kafka = useKafka();
 function scaleOutSuite(store: 'directory' | 's3'): void {
   describe(`acft run scaled out on a real broker (model store: ${store})`, { timeout: 300_000 }, () => {
     const name = uniqueTopic('scale');
-    const topics = {
-      candidates: `${name}.candidates`,
-      feedback: `${name}.feedback`,
-      labelingRequests: `${name}.requests`,
-      modelVersions: `${name}.versions`,
-      deadLetter: `${name}.dead`,
-      coordination: `${name}.coord`,
-      ledger: `${name}.ledger`,
-    };
+    const topics = clusterTopics(name);
     const requests: LabelingRequestMessage[] = [];
     const versions: ModelVersionMessage[] = [];
     const instances: Instance[] = [];
@@ -55,50 +54,18 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
 
     before(async () => {
       dir = await mkdtemp(path.join(os.tmpdir(), 'acft-scale-'));
-      await createTopicsPatiently(kafka, [
-        { topic: topics.candidates, numPartitions: PARTITIONS },
-        { topic: topics.feedback, numPartitions: PARTITIONS },
-        { topic: topics.labelingRequests, numPartitions: 1 },
-        { topic: topics.modelVersions, numPartitions: 1 },
-        { topic: topics.deadLetter, numPartitions: 1 },
-        { topic: topics.coordination, numPartitions: 1 },
-        {
-          topic: topics.ledger,
-          numPartitions: PARTITIONS,
-          configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
-        },
-      ]);
+      await createClusterTopics(kafka, topics, PARTITIONS);
       env = {
-        ACFT_KAFKA_BROKERS: kafka.brokers.join(','),
-        ACFT_KAFKA_GROUP_ID: `${name}-group`,
-        ACFT_KAFKA_CLIENT_ID: name,
-        ACFT_KAFKA_TOPICS_CANDIDATES: topics.candidates,
-        ACFT_KAFKA_TOPICS_FEEDBACK: topics.feedback,
-        ACFT_KAFKA_TOPICS_LABELING_REQUESTS: topics.labelingRequests,
-        ACFT_KAFKA_TOPICS_MODEL_VERSIONS: topics.modelVersions,
-        ACFT_KAFKA_TOPICS_DEAD_LETTER: topics.deadLetter,
-        ACFT_KAFKA_TOPICS_COORDINATION: topics.coordination,
-        ACFT_KAFKA_TOPICS_LEDGER: topics.ledger,
+        ...clusterEnv(kafka, name, topics),
         // The broker's smallest session timeout: a killed instance is noticed in seconds.
         ACFT_KAFKA_SESSION_TIMEOUT_MS: '6000',
         ACFT_KAFKA_HEARTBEAT_INTERVAL_MS: '500',
         ACFT_KAFKA_REBALANCE_TIMEOUT_MS: '10000',
-        ACFT_CLUSTER_ENABLED: 'true',
-        ACFT_CLUSTER_SHORTLIST_INTERVAL_MS: '500',
         ACFT_SELECTION_B: '6',
-        // Longer than the test: a candidate asked twice would be asked while outstanding or answered.
-        ACFT_SELECTION_LEASE_MS: '900000',
-        ACFT_SCORING_M: '4',
-        ACFT_TRAINING_EPOCHS: '1',
-        ACFT_TRAINING_HOLDOUT_SHARE: '0.25',
-        // Topology, not model quality, is under test: every version is promoted.
-        ACFT_TRAINING_PROMOTION_TOLERANCE: '1',
         ACFT_TRAINING_COLD_START_FULL_LR: 'true',
         ACFT_MODEL_STORE_DIR: path.join(dir, 'models'),
         ...(await s3Store()),
         ACFT_STATE_CHECKPOINT_INTERVAL_MS: '500',
-        ACFT_HTTP_PORT: '0',
-        ACFT_LOG_LEVEL: 'debug',
       };
       const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
       await watcher.subscribe({

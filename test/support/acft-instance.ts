@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { KafkaFixture } from './kafka.js';
+import { daemonTopics, type KafkaFixture } from './kafka.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -141,4 +141,62 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The topics of a scale-out test called `name`. */
+export function clusterTopics(name: string) {
+  return { ...daemonTopics(name), ledger: `${name}.ledger` };
+}
+
+export type ClusterTopics = ReturnType<typeof clusterTopics>;
+
+/** Creates them: candidates, feedback and the (compacted) ledger with `partitions`, the rest with one. */
+export function createClusterTopics(
+  kafka: KafkaFixture,
+  topics: ClusterTopics,
+  partitions: number,
+): Promise<void> {
+  return createTopicsPatiently(kafka, [
+    { topic: topics.candidates, numPartitions: partitions },
+    { topic: topics.feedback, numPartitions: partitions },
+    { topic: topics.labelingRequests, numPartitions: 1 },
+    { topic: topics.modelVersions, numPartitions: 1 },
+    { topic: topics.deadLetter, numPartitions: 1 },
+    { topic: topics.coordination, numPartitions: 1 },
+    {
+      topic: topics.ledger,
+      numPartitions: partitions,
+      configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+    },
+  ]);
+}
+
+/**
+ * What every instance of a scale-out test shares: the broker, the group, the topics, scale-out on,
+ * fast shortlists, small models (m = 4, one epoch) and debug logs; a test adds its timings.
+ */
+export function clusterEnv(kafka: KafkaFixture, name: string, topics: ClusterTopics): Record<string, string> {
+  return {
+    ACFT_KAFKA_BROKERS: kafka.brokers.join(','),
+    ACFT_KAFKA_GROUP_ID: `${name}-group`,
+    ACFT_KAFKA_CLIENT_ID: name,
+    ACFT_KAFKA_TOPICS_CANDIDATES: topics.candidates,
+    ACFT_KAFKA_TOPICS_FEEDBACK: topics.feedback,
+    ACFT_KAFKA_TOPICS_LABELING_REQUESTS: topics.labelingRequests,
+    ACFT_KAFKA_TOPICS_MODEL_VERSIONS: topics.modelVersions,
+    ACFT_KAFKA_TOPICS_DEAD_LETTER: topics.deadLetter,
+    ACFT_KAFKA_TOPICS_COORDINATION: topics.coordination,
+    ACFT_KAFKA_TOPICS_LEDGER: topics.ledger,
+    ACFT_CLUSTER_ENABLED: 'true',
+    ACFT_CLUSTER_SHORTLIST_INTERVAL_MS: '500',
+    // Longer than the test: a candidate asked twice would be asked while outstanding or answered.
+    ACFT_SELECTION_LEASE_MS: '900000',
+    ACFT_SCORING_M: '4',
+    ACFT_TRAINING_EPOCHS: '1',
+    ACFT_TRAINING_HOLDOUT_SHARE: '0.25',
+    // Topology, not model quality, is under test: every version is promoted.
+    ACFT_TRAINING_PROMOTION_TOLERANCE: '1',
+    ACFT_HTTP_PORT: '0',
+    ACFT_LOG_LEVEL: 'debug',
+  };
 }

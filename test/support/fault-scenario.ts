@@ -36,7 +36,7 @@ import {
 import { initBackend } from '../../src/model/backend.js';
 import { loadArtifactFromPath } from '../../src/model/model-store.js';
 import { DaemonProcess, type LogLine } from './daemon-process.js';
-import { kafkaClient, uniqueTopic } from './kafka.js';
+import { daemonTopics, kafkaClient, uniqueTopic } from './kafka.js';
 import { Partitioners } from 'kafkajs';
 
 let data: Promise<{ set: ImageSet; task: Task }> | undefined;
@@ -83,15 +83,7 @@ export class FaultScenario {
   }
 
   get topics() {
-    const t = (x: string) => `${this.name}.${x}`;
-    return {
-      candidates: t('candidates'),
-      feedback: t('feedback'),
-      labelingRequests: t('requests'),
-      modelVersions: t('versions'),
-      deadLetter: t('dead'),
-      coordination: t('coord'),
-    };
+    return daemonTopics(this.name);
   }
 
   get groupId(): string {

@@ -52,6 +52,34 @@ export function uniqueTopic(prefix = 'test'): string {
 }
 
 /** A kafkajs client, quiet unless KAFKA_TEST_LOG=1. */
+/** The daemon's topics for a test called `name` (`<name>.candidates`, ...). */
+export function daemonTopics(name: string) {
+  const t = (topic: string) => `${name}.${topic}`;
+  return {
+    candidates: t('candidates'),
+    feedback: t('feedback'),
+    labelingRequests: t('requests'),
+    modelVersions: t('versions'),
+    deadLetter: t('dead'),
+    coordination: t('coord'),
+  };
+}
+
+/**
+ * The `kafka` part of an in-process daemon's configuration for a test called `name`: its own
+ * group, client id and topics, and a session timeout of seconds.
+ */
+export function daemonKafkaConfig(brokers: string[], name: string) {
+  return {
+    brokers,
+    groupId: `${name}-group`,
+    clientId: name,
+    topics: daemonTopics(name),
+    sessionTimeoutMs: 10_000,
+    heartbeatIntervalMs: 1_000,
+  };
+}
+
 export function kafkaClient(brokers: string[], clientId = `acft-test-${process.pid}`): Kafka {
   return new Kafka({
     clientId,

@@ -308,6 +308,44 @@ void describe('poolReducer: time, requests and labels', () => {
     assert.equal(poolSize(s), 0);
   });
 
+  void it('withdraws requests that were never published: the candidates are pooled again at once', () => {
+    const s = emptyPool<string>();
+    run(s, [
+      { type: 'candidate-arrived', candidate: cand('a'), now: 0 },
+      { type: 'candidate-arrived', candidate: cand('b'), now: 0 },
+      { type: 'scored', scores: [score('a', 0.9), score('b', 0.8)] },
+      {
+        type: 'requests-issued',
+        requests: [
+          { candidateId: 'a', requestId: 'r1' },
+          { candidateId: 'b', requestId: 'r2' },
+        ],
+        now: 100,
+      },
+    ]);
+    assert.equal(requestedCount(s), 2);
+    const r = run(s, [{ type: 'requests-withdrawn', requestIds: ['r1', 'unknown'] }]);
+    assert.deepEqual(r.effects, [{ type: 'request-withdrawn', id: 'a', requestId: 'r1' }]);
+    assert.equal(requestedCount(s), 1);
+    assert.equal(getCandidate(s, 'a')?.state, 'pooled');
+    assert.equal(getCandidate(s, 'a')?.request, undefined);
+    assert.deepEqual(
+      outstandingRequests(s).map((x) => x.requestId),
+      ['r2'],
+    );
+    // A second withdrawal is a no-op; the old lease of r1 no longer expires anything.
+    assert.deepEqual(run(s, [{ type: 'requests-withdrawn', requestIds: ['r1'] }]).effects, []);
+    assert.deepEqual(run(s, [{ type: 'tick', now: 1_200 }]).effects, [
+      { type: 'lease-expired', id: 'b', requestId: 'r2' },
+    ]);
+    // Pooled again, it can be asked for anew.
+    assert.deepEqual(
+      run(s, [{ type: 'requests-issued', requests: [{ candidateId: 'a', requestId: 'r3' }], now: 1_300 }])
+        .effects,
+      [{ type: 'requested', id: 'a', requestId: 'r3', leaseUntilMs: 2_300 }],
+    );
+  });
+
   void it('labeled removes the candidate and hands it over; discard removes it', () => {
     const s = emptyPool<string>();
     run(s, [
@@ -523,6 +561,13 @@ void describe('pool properties', () => {
       arbitrary: fc.record({ kind: fc.constant('request' as const), ids: fc.array(idArb, { maxLength: 3 }) }),
     },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('label' as const), id: idArb }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('withdraw' as const),
+        back: fc.array(fc.integer({ min: 1, max: 6 }), { maxLength: 3 }),
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('tick' as const) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('evict' as const) }) },
   );
@@ -563,6 +608,10 @@ void describe('pool properties', () => {
               case 'label':
                 event = { type: 'labeled', id: ev.id };
                 break;
+              case 'withdraw':
+                // Recent request ids (some outstanding, some not).
+                event = { type: 'requests-withdrawn', requestIds: ev.back.map((k) => `r${n - k}`) };
+                break;
               case 'tick':
                 event = { type: 'tick', now };
                 break;
@@ -597,7 +646,7 @@ void describe('pool properties', () => {
               }
             }
             // After a clocked event, no lease or TTL is overdue.
-            if (event.type !== 'scored' && event.type !== 'labeled') {
+            if (event.type !== 'scored' && event.type !== 'labeled' && event.type !== 'requests-withdrawn') {
               for (const c of all) {
                 if (c.request !== undefined) assert.ok(c.request.leaseUntilMs > now);
                 else assert.ok(c.arrivedAtMs + cfg.ttlMs > now);
@@ -631,6 +680,8 @@ void describe('pool properties', () => {
               };
             case 'label':
               return { type: 'labeled', id: ev.id };
+            case 'withdraw':
+              return { type: 'requests-withdrawn', requestIds: ev.back.map((d) => `r${k - d}-0`) };
             case 'tick':
               return { type: 'tick', now };
             case 'evict':
