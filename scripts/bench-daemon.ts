@@ -33,7 +33,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { BACKEND_CHOICES, type BackendChoice } from '../src/config/index.js';
 import { loadFashionMnist } from '../src/data/image-set.js';
 import { buildTask } from '../src/data/task.js';
@@ -41,15 +40,15 @@ import { acquireBroker } from '../src/kafka/broker-source.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
   backlogPhase,
+  benchContext,
   poolPhase,
   windowsPhase,
   type BacklogPhaseReport,
-  type BenchContext,
   type BenchOptions,
   type PoolPhaseReport,
   type WindowsPhaseReport,
 } from './bench-daemon/phases.js';
-import { Cleanups, LogTap, RssSampler, exposeGc, figure, type Figure } from './bench-daemon/support.js';
+import { Cleanups, RssSampler, figure, type Figure } from './bench-daemon/support.js';
 import { choiceOption, intOption, numberOption } from '../src/cli/options.js';
 import { Command, parseCommandLine, type Parsed } from './args.js';
 
@@ -311,27 +310,18 @@ async function main(): Promise<number> {
     const acquired = await acquireBroker({ log: progress });
     cleanups.add('stopping the broker', () => acquired.stop());
     broker = { kind: acquired.kind, brokers: acquired.brokers };
-    const kafka = new Kafka({
-      clientId: `${runId}-bench`,
-      brokers: acquired.brokers,
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 8, initialRetryTime: 300 },
-    });
-    const ctx: BenchContext = {
+    const ctx = benchContext({
       options,
       brokers: acquired.brokers,
       runId,
       workDir,
       task: fashion,
-      kafka,
-      logs: new LogTap(file),
+      logFile: file,
       cleanups,
-      signal: abort.signal,
+      abort,
       rss,
-      gc: exposeGc(),
       progress,
-      onFatal: (e) => abort.abort(e),
-    };
+    });
     await poolPhase(ctx, (report) => (results.pool = report));
     if (options.backlog) await backlogPhase(ctx, (report) => (results.backlog = report));
     results.windows = await windowsPhase(ctx);

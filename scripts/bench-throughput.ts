@@ -24,7 +24,6 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import { DEFAULT_M0_PATH } from '../src/config/index.js';
 import { loadFashionMnist } from '../src/data/image-set.js';
 import { buildTask } from '../src/data/task.js';
@@ -34,13 +33,13 @@ import type { FineTuneDepth } from '../src/model/fine-tune-depth.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
   backlogPhase,
+  benchContext,
   windowsPhase,
   type BacklogPhaseReport,
-  type BenchContext,
   type BenchOptions,
   type WindowsPhaseReport,
 } from './bench-daemon/phases.js';
-import { Cleanups, LogTap, RssSampler, exposeGc, median } from './bench-daemon/support.js';
+import { Cleanups, RssSampler, median } from './bench-daemon/support.js';
 import {
   makeModels,
   matMulPeak,
@@ -393,12 +392,6 @@ async function main(): Promise<number> {
       const acquired = await acquireBroker({ log: progress });
       cleanups.add('stopping the broker', () => acquired.stop());
       const runId = `tput-${Date.now().toString(36)}-${process.pid}`;
-      const kafka = new Kafka({
-        clientId: `${runId}-bench`,
-        brokers: acquired.brokers,
-        logLevel: logLevel.NOTHING,
-        retry: { retries: 8, initialRetryTime: 300 },
-      });
       const benchOptions: BenchOptions = {
         candidates: options.ingest,
         rate: 2000,
@@ -414,27 +407,24 @@ async function main(): Promise<number> {
         probeIntervalMs: 50,
         timeoutS: options.timeoutS,
       };
-      const ctx: BenchContext = {
+      const ctx = benchContext({
         options: benchOptions,
         brokers: acquired.brokers,
         runId,
         workDir,
         task,
-        kafka,
-        logs: new LogTap(file),
+        logFile: file,
         cleanups,
-        signal: abort.signal,
+        abort,
         rss,
-        gc: exposeGc(),
         progress,
-        onFatal: (e) => abort.abort(e),
-      };
+      });
       if (parts.has('ingest')) {
         let daemon: BacklogPhaseReport | undefined;
         await backlogPhase(ctx, (report) => (daemon = report));
         progress(`[ingest] a bare kafkajs consumer on the same topic`);
         const bare = await bareConsumerRate(
-          kafka,
+          ctx.kafka,
           `${runId}-backlog.candidates`,
           options.ingest,
           `${runId}-bare`,

@@ -14,9 +14,10 @@
  * - windows: a small daemon and the simulator answering requests after a short delay; the time
  *   from the b-th trainable label to the model version of each window.
  */
+import type { WriteStream } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka, Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { resolveConfig, type BackendChoice, type Config, type ConfigInput } from '../../src/config/index.js';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -48,11 +49,12 @@ import {
   tapCounter,
   tapHistogram,
   waitUntil,
+  exposeGc,
+  LogTap,
   type Cleanups,
   type DurationSummary,
   type Figure,
   type LogEvent,
-  type LogTap,
   type RssSampler,
 } from './support.js';
 
@@ -92,6 +94,32 @@ export interface BenchContext {
   gc: () => void;
   progress: (line: string) => void;
   onFatal: (error: Error) => void;
+}
+
+/**
+ * The context of a run's phases on `brokers`: a Kafka client of its own (quiet, patient retries),
+ * the daemons' log tap on `logFile`, and `abort` for a daemon's fatal error.
+ */
+export function benchContext(
+  parts: Omit<BenchContext, 'kafka' | 'logs' | 'signal' | 'gc' | 'onFatal'> & {
+    logFile: WriteStream;
+    abort: AbortController;
+  },
+): BenchContext {
+  const { logFile, abort, ...rest } = parts;
+  return {
+    ...rest,
+    kafka: new Kafka({
+      clientId: `${parts.runId}-bench`,
+      brokers: parts.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8, initialRetryTime: 300 },
+    }),
+    logs: new LogTap(logFile),
+    signal: abort.signal,
+    gc: exposeGc(),
+    onFatal: (e) => abort.abort(e),
+  };
 }
 
 /** Answers to labeling requests are this late in the pool phase: none comes, so no window runs. */

@@ -170,14 +170,23 @@ function frontier(t: PartitionTrack): number | null {
 /**
  * Per owned partition, the offset to commit (Kafka's "next offset to read"): the lowest tracked
  * offset not done, or one past the highest done when all are. Only partitions where that offset is
- * past both the last commit and where tracking started are listed. Never past an unfinished
- * message.
+ * past both the last commit and where tracking started are listed; and a restored partition with
+ * nothing tracked since, whose checkpoint position is past its last known commit. Never past an
+ * unfinished message.
  */
 export function committable(state: OffsetsState): PartitionOffset[] {
   const out: PartitionOffset[] = [];
   for (const t of state.partitions.values()) {
     const f = frontier(t);
-    if (f === null) continue;
+    if (f === null) {
+      // Restored and untouched since: the checkpoint's position, if Kafka was never told (a commit
+      // that failed in an outage before the restart). Otherwise the group would stay behind it
+      // until a new message of the partition came.
+      if (t.base !== null && t.committed !== null && t.base > t.committed) {
+        out.push({ topic: t.topic, partition: t.partition, offset: t.base });
+      }
+      continue;
+    }
     if (t.committed !== null && f <= t.committed) continue;
     if (t.base !== null && f <= t.base) continue;
     out.push({ topic: t.topic, partition: t.partition, offset: f });
@@ -234,8 +243,9 @@ export function checkpointPositions(state: OffsetsState): PartitionPosition[] {
 
 /**
  * Offset tracking restored from checkpoint positions: each partition is owned, with nothing in
- * flight; consumption resumes at `position`, and committing it is up to the caller (it is not
- * reported by {@link committable} until a message past it is done).
+ * flight; consumption resumes at `position`. {@link committable} reports a position past the last
+ * commit the checkpoint knows of (a commit that failed before the restart); one with no known
+ * commit only once a message past it is done.
  */
 export function restoreOffsets(positions: readonly PartitionPosition[]): OffsetsState {
   const state = emptyOffsets();

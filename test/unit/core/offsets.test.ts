@@ -120,6 +120,11 @@ void describe('offset tracking', () => {
     ]);
     const r = restoreOffsets(positions);
     assert.deepEqual(checkpointPositions(r), positions);
+    // Partition 1's checkpoint is past its last commit (3, say a commit that failed in an outage):
+    // that position is committed at once, not only once a message past it is done. Partition 0
+    // was never committed by this owner: nothing is known of Kafka's offset, nothing is committed.
+    assert.deepEqual(committable(r), [m(4, 1)]);
+    markCommitted(r, [m(4, 1)]);
     assert.deepEqual(committable(r), []);
     // Consumption resumes at the position.
     track(r, m(11));
