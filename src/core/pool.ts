@@ -468,6 +468,16 @@ function compact<T>(state: PoolState<T>): void {
   }
 }
 
+/** A requested candidate back in the pool (its lease ended, or its request was withdrawn): TTL applies again. */
+function releaseRequest<T>(state: PoolState<T>, slot: Slot<T>): void {
+  update(state, slot, (c) => {
+    c.state = 'pooled';
+    delete c.request;
+  });
+  const c = slot.candidate;
+  state.expiryHeap.push({ id: c.id, arrivedAtMs: c.arrivedAtMs, seq: c.seq });
+}
+
 // --- the clock ---
 
 function applyClock<T>(state: PoolState<T>, now: number, config: PoolConfig, effects: PoolEffect<T>[]): void {
@@ -481,13 +491,8 @@ function applyClock<T>(state: PoolState<T>, now: number, config: PoolConfig, eff
     const r = slot?.candidate.request;
     if (slot === undefined || r === undefined) continue;
     if (r.requestId !== top.requestId || r.leaseUntilMs !== top.leaseUntilMs) continue;
-    update(state, slot, (c) => {
-      c.state = 'pooled';
-      delete c.request;
-    });
-    const c = slot.candidate;
-    state.expiryHeap.push({ id: c.id, arrivedAtMs: c.arrivedAtMs, seq: c.seq });
-    effects.push({ type: 'lease-expired', id: c.id, requestId: r.requestId });
+    releaseRequest(state, slot);
+    effects.push({ type: 'lease-expired', id: slot.candidate.id, requestId: r.requestId });
   }
   for (
     let top = state.expiryHeap.peek();
@@ -651,14 +656,8 @@ function withdrawRequests<T>(
   for (const requestId of wanted) {
     const slot = found.get(requestId);
     if (slot === undefined) continue;
-    const r = slot.candidate.request!;
-    update(state, slot, (c) => {
-      c.state = 'pooled';
-      delete c.request;
-    });
-    const c = slot.candidate;
-    state.expiryHeap.push({ id: c.id, arrivedAtMs: c.arrivedAtMs, seq: c.seq });
-    effects.push({ type: 'request-withdrawn', id: c.id, requestId: r.requestId });
+    releaseRequest(state, slot);
+    effects.push({ type: 'request-withdrawn', id: slot.candidate.id, requestId });
   }
   compact(state);
 }

@@ -24,6 +24,7 @@ import {
 import { initBackend } from '../../src/model/backend.js';
 import { trunkFingerprint } from '../../src/model/fine-tune-depth.js';
 import { loadArtifactFromPath } from '../../src/model/model-store.js';
+import { waitFor as waitUntil } from '../support/acft-instance.js';
 import { daemonKafkaConfig, uniqueTopic, useKafka } from '../support/kafka.js';
 
 const kafka = useKafka();
@@ -48,17 +49,9 @@ async function metric(registry: Registry, name: string): Promise<number> {
   return (await m.get()).values.reduce((s, v) => s + v.value, 0);
 }
 
-async function waitFor(
-  what: string,
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 180_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** The shared wait, with this test's longer bound (training on 2 cores). */
+const waitFor = (what: string, predicate: () => boolean | Promise<boolean>): Promise<void> =>
+  waitUntil(what, predicate, 180_000);
 
 describe('cheap rescoring on a real broker', { timeout: 300_000 }, () => {
   it('fine-tunes the head only, keeps M0 below it, and rescores the pool from cached features', async () => {
