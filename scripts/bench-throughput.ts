@@ -33,6 +33,7 @@ import type { FineTuneDepth } from '../src/model/fine-tune-depth.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
   backlogPhase,
+  ingestRoundPhase,
   benchContext,
   windowsPhase,
   type BacklogPhaseReport,
@@ -103,7 +104,7 @@ function program(): Command {
     .option('--m <n>', 'patches per candidate', intOption('--m', 1), 24)
     .option(
       '--rounds <n>',
-      'rounds of the scoring measurements, every worker count in turn; the median is reported (default 3; --quick 1)',
+      'rounds of the scoring and ingest measurements (every worker count in turn; the daemon and the bare consumer in alternating order); medians are reported (default 3; --quick 1)',
       intOption('--rounds', 1),
     )
     .option(
@@ -204,9 +205,18 @@ interface Results {
   scoring?: ThroughputSample[];
   rescore?: RescoreSample[];
   ingest?: {
+    /** Round 1's daemon: its rate, and the memory and RSS figures with a full pool. */
     daemon: BacklogPhaseReport;
+    /** Round 1's bare consumer. */
     bareKafkajs: BareConsumerReport;
+    /** Every round's two rates, in the order they ran. */
+    rounds: { round: number; first: 'daemon' | 'bare'; daemon: number | null; bare: number }[];
+    /** Medians over the rounds. */
+    daemonRate: number | null;
+    bareRate: number | null;
+    /** daemonRate / bareRate. */
     ratio: number | null;
+    method: string;
   };
   windows?: { 'ACFT(HQ)': WindowsPhaseReport; 'AFT(LQ)': WindowsPhaseReport };
   skipped?: Record<string, string>;
@@ -307,7 +317,7 @@ function markdown(
   if (r.ingest !== undefined) {
     const d = r.ingest.daemon;
     L.push(
-      `Ingest: daemon ${val(d.rate)} candidates/s, bare kafkajs ${r.ingest.bareKafkajs.rate.toFixed(1)} messages/s (ratio ${r.ingest.ratio ?? 'n/a'}); ${val(d.marginalMemory?.bytesPerCandidate.heapPlusExternal, 0)} bytes per pooled candidate (heap+external, N -> 2N), ${val(d.marginalMemory?.bytesPerCandidate.accounted, 0)} accounted by the pool; peak RSS with ${d.candidates} pooled ${mib(d.peakRssBytes)}.`,
+      `Ingest (median of ${r.ingest.rounds.length} rounds): daemon ${r.ingest.daemonRate?.toFixed(1) ?? 'n/a'} candidates/s, bare kafkajs ${r.ingest.bareRate?.toFixed(1) ?? 'n/a'} messages/s (ratio ${r.ingest.ratio ?? 'n/a'}; rounds, daemon / bare: ${r.ingest.rounds.map((x) => `${x.daemon?.toFixed(0) ?? 'n/a'} / ${x.bare.toFixed(0)}`).join(', ')}); ${val(d.marginalMemory?.bytesPerCandidate.heapPlusExternal, 0)} bytes per pooled candidate (heap+external, N -> 2N), ${val(d.marginalMemory?.bytesPerCandidate.accounted, 0)} accounted by the pool; peak RSS with ${d.candidates} pooled ${mib(d.peakRssBytes)}.`,
       '',
     );
   }
@@ -422,21 +432,52 @@ async function main(): Promise<number> {
       if (parts.has('ingest')) {
         let daemon: BacklogPhaseReport | undefined;
         await backlogPhase(ctx, (report) => (daemon = report));
-        progress(`[ingest] a bare kafkajs consumer on the same topic`);
-        const bare = await bareConsumerRate(
-          ctx.kafka,
-          `${runId}-backlog.candidates`,
-          options.ingest,
-          `${runId}-bare`,
-          options.timeoutS,
-          abort.signal,
-        );
-        const daemonRate = daemon?.rate.value ?? null;
+        const topic = `${runId}-backlog.candidates`;
+        const bareRound = async (round: number) => {
+          progress(`[ingest] round ${round}/${options.rounds}: a bare kafkajs consumer on the same topic`);
+          return bareConsumerRate(
+            ctx.kafka,
+            topic,
+            options.ingest,
+            `${runId}-bare-${round}`,
+            options.timeoutS,
+            abort.signal,
+          );
+        };
+        const bare = await bareRound(1);
+        const rounds: NonNullable<Results['ingest']>['rounds'] = [
+          { round: 1, first: 'daemon', daemon: daemon?.rate.value ?? null, bare: bare.rate },
+        ];
+        // Later rounds alternate which goes first: the broker's page cache and the JIT warm up
+        // over a run, and the two rates varied by up to 40% from one run to the next.
+        for (let round = 2; round <= options.rounds; round++) {
+          const daemonRound = async () => {
+            progress(`[ingest] round ${round}/${options.rounds}: a fresh daemon on the same topic`);
+            return (await ingestRoundPhase(ctx, topic, options.ingest, round)).rate;
+          };
+          if (round % 2 === 0) {
+            const b = (await bareRound(round)).rate;
+            rounds.push({ round, first: 'bare', daemon: await daemonRound(), bare: b });
+          } else {
+            const d = await daemonRound();
+            rounds.push({ round, first: 'daemon', daemon: d, bare: (await bareRound(round)).rate });
+          }
+        }
+        const daemonRates = rounds.flatMap((r) => (r.daemon === null ? [] : [r.daemon]));
+        const daemonRate = daemonRates.length === rounds.length ? median(daemonRates) : null;
+        const bareRate = median(rounds.map((r) => r.bare));
         results.ingest = {
           daemon: daemon!,
           bareKafkajs: bare,
+          rounds,
+          daemonRate,
+          bareRate,
           ratio:
-            daemonRate === null || bare.rate <= 0 ? null : Math.round((daemonRate / bare.rate) * 1000) / 1000,
+            daemonRate === null || bareRate === null || bareRate <= 0
+              ? null
+              : Math.round((daemonRate / bareRate) * 1000) / 1000,
+          method:
+            'median daemon rate / median bare-consumer rate over the rounds; both read the same backlog topic on the same broker, each round with groups of its own; round 1 is the backlog phase (which also measures memory), later rounds a fresh daemon each',
         };
       }
       if (parts.has('windows')) {

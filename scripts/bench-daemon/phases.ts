@@ -875,15 +875,32 @@ export interface BacklogPhaseReport {
 }
 
 /** Candidates of the task at `positions`, ids suffixed by `suffix`, produced in batches of 500. */
+/** One candidate to produce: an image of the pool and the suffix that makes its id unique. */
+interface Produced {
+  position: number;
+  suffix: string;
+}
+
+/**
+ * The first n candidates of the seeded stream order. Past the end of the pool the order starts
+ * again with the same images under new ids (`.r1`, `.r2`, ...), so any n can be produced.
+ */
+function backlogItems(ctx: BenchContext, n: number, suffix = ''): Produced[] {
+  const order = streamOrder(ctx.task.pool, ctx.options.seed);
+  return Array.from({ length: n }, (_, i) => {
+    const round = Math.floor(i / order.length);
+    return { position: order[i % order.length]!, suffix: `${suffix}${round > 0 ? `.r${round}` : ''}` };
+  });
+}
+
 async function produceCandidates(
   ctx: BenchContext,
   producer: Producer,
   topic: string,
-  positions: readonly number[],
-  suffix: string,
+  items: readonly Produced[],
 ): Promise<void> {
-  for (let at = 0; at < positions.length; at += 500) {
-    const messages = positions.slice(at, at + 500).map((position) => {
+  for (let at = 0; at < items.length; at += 500) {
+    const messages = items.slice(at, at + 500).map(({ position, suffix }) => {
       const built = buildCandidate(ctx.task, ctx.task.pool, position);
       const c = { ...built, id: `${built.id}${suffix}` };
       return { key: c.id, value: encodeCandidate(c) };
@@ -916,14 +933,13 @@ async function marginalMemory(
   ctx: BenchContext,
   run: Instrumented,
   producer: Producer,
-  positions: readonly number[],
+  n: number,
 ): Promise<MarginalMemoryReport> {
-  const n = positions.length;
   await sleep(1000);
   const before = await settledMemory(ctx.gc);
   const st1 = run.daemon.status();
   ctx.progress(`[backlog] ${n} more candidates (the same images, new ids) for the marginal memory`);
-  await produceCandidates(ctx, producer, run.config.kafka.topics.candidates, positions, '.m');
+  await produceCandidates(ctx, producer, run.config.kafka.topics.candidates, backlogItems(ctx, n, '.m'));
   await waitUntil(
     'the second half to be ingested and scored',
     () => allScored(ctx, run, 2 * n),
@@ -989,9 +1005,8 @@ export async function backlogPhase(
     await ensureTopics(ctx.kafka, config.kafka.topics, true);
     const producer = await connectedProducer(ctx, 'backlog');
     ctx.progress(`[backlog] producing ${n} candidates before the daemon starts`);
-    const positions = streamOrder(ctx.task.pool, options.seed).slice(0, n);
     const p0 = performance.now();
-    await produceCandidates(ctx, producer, config.kafka.topics.candidates, positions, '');
+    await produceCandidates(ctx, producer, config.kafka.topics.candidates, backlogItems(ctx, n));
     const produceSeconds = s(performance.now() - p0);
     ctx.rss.takeSpanPeak();
     const cpu0 = process.cpuUsage();
@@ -1055,8 +1070,52 @@ export async function backlogPhase(
       problems: problems(ctx, phase),
     };
     publish(result);
-    result.marginalMemory = await marginalMemory(ctx, run, producer, positions);
+    result.marginalMemory = await marginalMemory(ctx, run, producer, n);
     result.problems = problems(ctx, phase);
+  } finally {
+    await ctx.cleanups.runFrom(mark, ctx.progress);
+  }
+}
+
+/**
+ * One more measurement of the ingest rate: a fresh daemon (its own group, state and other topics)
+ * drains the `n` candidates already on `candidatesTopic` (the backlog phase's) into a pool with
+ * room for 2n, and stops once the n-th is ingested. Scoring runs alongside, as in the backlog
+ * phase. The rate is measured the same way: (n - 1) / (first -> n-th increment of the ingest
+ * counter).
+ */
+export async function ingestRoundPhase(
+  ctx: BenchContext,
+  candidatesTopic: string,
+  n: number,
+  roundNo: number,
+): Promise<{ rate: number | null; deadLettered: number }> {
+  const phase = `ingest-r${roundNo}`;
+  const mark = ctx.cleanups.size;
+  try {
+    const base = daemonConfig(
+      ctx,
+      phase,
+      { maxCandidates: 2 * n, maxBytes: Math.max(256 << 20, 2 * n * 16_384) },
+      ctx.options.b,
+    );
+    const config: Config = {
+      ...base,
+      kafka: { ...base.kafka, topics: { ...base.kafka.topics, candidates: candidatesTopic } },
+    };
+    await ensureTopics(ctx.kafka, config.kafka.topics, true);
+    const run = await startDaemon(ctx, phase, config, 2 * n);
+    await waitUntil(
+      `round ${roundNo} of the ingest rate`,
+      () => run.ingestAt.length >= n,
+      ctx.options.timeoutS * 1000,
+      ctx.signal,
+    );
+    const rate = exactRate(run.ingestAt, n);
+    return {
+      rate: rate === null ? null : round(rate, 2),
+      deadLettered: await counterValue(run.daemon.metrics.deadLettered),
+    };
   } finally {
     await ctx.cleanups.runFrom(mark, ctx.progress);
   }

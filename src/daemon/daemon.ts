@@ -129,6 +129,8 @@ interface Served {
 const TICK_MS = 500;
 /** Most candidates merged into one scoring call when micro-batches queue up behind a busy scorer. */
 const MAX_SCORING_BATCH = 512;
+/** Messages of a fetched batch processed with no turn of the event loop. */
+const INGEST_CHUNK = 256;
 
 /** A running daemon; `close()` shuts it down in order and is idempotent. */
 export class Daemon {
@@ -153,6 +155,8 @@ export class Daemon {
   private store: ArtifactStore;
   private http?: Awaited<ReturnType<typeof startHttpServer>>;
   private windowRunning = false;
+  private ticking = false;
+  private checkpoints: Promise<void> = Promise.resolve();
   /** Set while a window publishes its version: shutdown waits for it (it is short). */
   private publishing?: Promise<void>;
   private windowGeneration = 0;
@@ -392,7 +396,18 @@ export class Daemon {
     );
   }
 
-  private async checkpoint(): Promise<void> {
+  /**
+   * Checkpoints one at a time, in call order (a tick, a window's end and the shutdown can each ask
+   * for one): two writers of the same temporary file would corrupt it. Each snapshots the state
+   * when its turn comes.
+   */
+  private checkpoint(): Promise<void> {
+    const turn = this.checkpoints.then(() => this.checkpointNow());
+    this.checkpoints = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async checkpointNow(): Promise<void> {
     if (this.cluster) {
       // Scale-out keeps its state in the topics and the shared store: the outbox is durable as is.
       for (const entry of this.outbox) this.durableOutbox.add(entry);
@@ -607,25 +622,47 @@ export class Daemon {
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
+    const messages = batch.messages;
+    const candidates = batch.topic === this.config.kafka.topics.candidates;
     this.inFlightBatches++;
     try {
-      for (const message of batch.messages) {
+      let at = 0;
+      let intake = true;
+      while (intake && at < messages.length) {
         if (!payload.isRunning() || payload.isStale() || this.closing) break;
-        // Backpressure inside a batch too: the rest of it is fetched again after the resume.
-        if (batch.topic === this.config.kafka.topics.candidates && this.applyBackpressure() === 'paused')
-          break;
-        const source = { topic: batch.topic, partition: batch.partition, offset: Number(message.offset) };
-        this.offsets = track(this.offsets, source);
-        await this.ingest(source, message);
-        this.offsets = done(this.offsets, source);
-        payload.resolveOffset(message.offset);
+        // A chunk of the batch is processed synchronously, with no turn of the event loop, unless a
+        // message needs I/O (a dead letter, a scale-out ledger write): the chunk's offsets are
+        // then resolved and the group heartbeat sent once, not per message.
+        const end = Math.min(messages.length, at + INGEST_CHUNK);
+        let resolved: string | undefined;
+        while (at < end) {
+          // Backpressure inside a batch too: the rest of it is fetched again after the resume.
+          if (candidates && this.applyBackpressure() === 'paused') {
+            intake = false;
+            break;
+          }
+          const message = messages[at++]!;
+          const source = { topic: batch.topic, partition: batch.partition, offset: Number(message.offset) };
+          this.offsets = track(this.offsets, source);
+          const io = this.ingest(source, message);
+          if (io !== undefined) {
+            await io;
+            this.offsets = done(this.offsets, source);
+            resolved = message.offset;
+            // The I/O was a turn of the event loop: a rebalance or a seek may have come meanwhile.
+            break;
+          }
+          this.offsets = done(this.offsets, source);
+          resolved = message.offset;
+        }
+        if (resolved !== undefined) payload.resolveOffset(resolved);
         await payload.heartbeat();
       }
     } finally {
       this.inFlightBatches--;
     }
     // Messages of this partition still behind the last one processed.
-    const last = batch.messages.at(-1);
+    const last = messages.at(-1);
     if (last !== undefined) {
       const behind = Number(batch.highWatermark) - Number(last.offset) - 1;
       this.metrics.consumerLag.set(
@@ -637,7 +674,12 @@ export class Daemon {
     this.publishGauges();
   }
 
-  private async ingest(source: SourceRef, message: KafkaMessage): Promise<void> {
+  /**
+   * Validates a message and applies it to the state. Synchronous unless the message needs I/O
+   * (a dead letter, a scale-out ledger write): then it returns the promise of that I/O, which
+   * settles once the message's effects are recorded.
+   */
+  private ingest(source: SourceRef, message: KafkaMessage): Promise<void> | undefined {
     const { config } = this;
     const now = Date.now();
     try {
@@ -646,7 +688,7 @@ export class Daemon {
           limits: config.limits,
           key: message.key ?? undefined,
         });
-        if (!parsed.ok) return await this.deadLetter(source, message, parsed.reason, parsed.error);
+        if (!parsed.ok) return this.deadLetter(source, message, parsed.reason, parsed.error);
         const stored = storeCandidate(parsed.value);
         const produced = Number(message.timestamp);
         const step = ingestCandidate(
@@ -662,50 +704,70 @@ export class Daemon {
           this.labelingConfig,
         );
         this.metrics.candidatesIngested.inc();
-        await this.handleEffects(step.effects, now);
-        await this.cluster?.afterStep(step.effects, source);
-      } else {
-        const parsed = parseFeedback(message.value, {
-          numClasses: config.limits.numClasses,
-          maxPayloadBytes: config.limits.maxPayloadBytes,
-          key: message.key ?? undefined,
-        });
-        if (!parsed.ok) return await this.deadLetter(source, message, parsed.reason, parsed.error);
-        const f = parsed.value;
-        const step = ingestFeedback(
-          this.state,
-          {
-            candidateId: f.candidateId,
-            label: f.label,
-            annotatorId: f.annotatorId,
-            timeMs: Date.parse(f.time),
-            ...(f.requestId ? { requestId: f.requestId } : {}),
-          },
-          now,
-          this.labelingConfig,
-        );
-        if (step.effects.some((e) => e.type === 'feedback-pending')) {
-          this.pendingSources.set(f.candidateId, source);
-        }
-        await this.handleEffects(step.effects, now);
-        await this.cluster?.afterStep(step.effects, source);
+        return this.settle(this.handleEffects(step.effects, now), step.effects, source, message);
       }
-    } catch (error) {
-      // Scale-out: a ledger write that failed is retried with the batch, not dead-lettered.
-      if (error instanceof LedgerWriteError) throw error;
-      // A message that throws inside processing is poison: dead-lettered, never retried forever.
-      this.log.error(
+      const parsed = parseFeedback(message.value, {
+        numClasses: config.limits.numClasses,
+        maxPayloadBytes: config.limits.maxPayloadBytes,
+        key: message.key ?? undefined,
+      });
+      if (!parsed.ok) return this.deadLetter(source, message, parsed.reason, parsed.error);
+      const f = parsed.value;
+      const step = ingestFeedback(
+        this.state,
         {
-          event: 'poison',
-          topic: source.topic,
-          partition: source.partition,
-          offset: source.offset,
-          err: error,
+          candidateId: f.candidateId,
+          label: f.label,
+          annotatorId: f.annotatorId,
+          timeMs: Date.parse(f.time),
+          ...(f.requestId ? { requestId: f.requestId } : {}),
         },
-        'message failed in processing',
+        now,
+        this.labelingConfig,
       );
-      await this.deadLetter(source, message, 'poison', error);
+      if (step.effects.some((e) => e.type === 'feedback-pending')) {
+        this.pendingSources.set(f.candidateId, source);
+      }
+      return this.settle(this.handleEffects(step.effects, now), step.effects, source, message);
+    } catch (error) {
+      return this.failedInProcessing(error, source, message);
     }
+  }
+
+  /** The I/O left of a message's step (its dead letters, then the scale-out bookkeeping), if any. */
+  private settle(
+    io: Promise<void> | undefined,
+    effects: readonly LabelingEffect<StoredCandidate>[],
+    source: SourceRef,
+    message: KafkaMessage,
+  ): Promise<void> | undefined {
+    if (io === undefined && this.cluster === undefined) return undefined;
+    const cluster = this.cluster;
+    return (async () => {
+      try {
+        await io;
+        await cluster?.afterStep(effects, source);
+      } catch (error) {
+        await this.failedInProcessing(error, source, message);
+      }
+    })();
+  }
+
+  private async failedInProcessing(error: unknown, source: SourceRef, message: KafkaMessage): Promise<void> {
+    // Scale-out: a ledger write that failed is retried with the batch, not dead-lettered.
+    if (error instanceof LedgerWriteError) throw error;
+    // A message that throws inside processing is poison: dead-lettered, never retried forever.
+    this.log.error(
+      {
+        event: 'poison',
+        topic: source.topic,
+        partition: source.partition,
+        offset: source.offset,
+        err: error,
+      },
+      'message failed in processing',
+    );
+    await this.deadLetter(source, message, 'poison', error);
   }
 
   private async deadLetter(
@@ -740,10 +802,15 @@ export class Daemon {
     );
   }
 
-  private async handleEffects(
+  /**
+   * Records effects in the metrics and queues. Synchronous unless an effect is a dead letter: then
+   * it returns the promise of the sends, made one after another in the order of the effects.
+   */
+  private handleEffects(
     effects: readonly (LabelingEffect<StoredCandidate> | PoolEffect<StoredCandidate>)[],
     now: number,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
+    let sends: Promise<void> | undefined;
     for (const e of effects) {
       switch (e.type) {
         case 'admitted':
@@ -802,18 +869,21 @@ export class Daemon {
             offset: 0,
           };
           this.pendingSources.delete(e.feedback.candidateId);
-          await this.deadLetter(
-            source,
-            { key: Buffer.from(e.feedback.candidateId), value: null },
-            e.reason,
-            `feedback for a candidate never seen (${e.cause})`,
-          );
+          const send = () =>
+            this.deadLetter(
+              source,
+              { key: Buffer.from(e.feedback.candidateId), value: null },
+              e.reason,
+              `feedback for a candidate never seen (${e.cause})`,
+            );
+          sends = sends === undefined ? send() : sends.then(send);
           break;
         }
         default:
           break;
       }
     }
+    return sends;
   }
 
   /** Pauses or resumes candidate intake by the pool's watermarks; says whether intake is paused. */
@@ -1322,7 +1392,10 @@ export class Daemon {
     const now = Date.now();
     // First, so that no failing step below (a commit during an outage) can skip it.
     this.checkOutage(now);
-    if (!this.joined) return;
+    // One tick at a time: a checkpoint of a large pool or a commit in an outage can outlast
+    // TICK_MS, and overlapping ticks would each start another checkpoint.
+    if (!this.joined || this.ticking) return;
+    this.ticking = true;
     try {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
@@ -1336,6 +1409,8 @@ export class Daemon {
       if (this.outbox.length > 0 && !this.windowRunning) void this.flushOutbox();
     } catch (error) {
       this.log.error({ event: 'tick-failed', err: error }, 'periodic work failed');
+    } finally {
+      this.ticking = false;
     }
   }
 
