@@ -9,6 +9,7 @@
  * restart restores the checkpoint and re-reads from the committed offsets; every reducer step is
  * idempotent, so a replayed message changes nothing.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -92,7 +93,14 @@ import {
 import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
 import { faultPoint } from './fault-points.js';
 import { isolatePoison } from './isolate-poison.js';
-import { outboxOf, withOutbox, type OutboxEntry } from './outbox.js';
+import {
+  outboxOf,
+  unconfirmedRequestsOf,
+  withOutbox,
+  withUnconfirmedRequests,
+  type OutboxEntry,
+  type UnconfirmedRequest,
+} from './outbox.js';
 import { encodePlannedRequest } from './request-message.js';
 import {
   decodeStored,
@@ -129,6 +137,8 @@ interface Served {
 const TICK_MS = 500;
 /** Most candidates merged into one scoring call when micro-batches queue up behind a busy scorer. */
 const MAX_SCORING_BATCH = 512;
+/** How long a shutdown waits for labeling request sends still in flight. */
+const SEND_SETTLE_MS = 10_000;
 /** Messages of a fetched batch processed with no turn of the event loop. */
 const INGEST_CHUNK = 256;
 
@@ -144,6 +154,12 @@ export class Daemon {
   private readonly arrivals = new Map<string, number>();
   private readonly requestTimes = new Map<string, number>();
   private readonly pendingSources = new Map<string, SourceRef>();
+  /** Labeling requests issued whose send is not confirmed yet, by request id (checkpointed, see outbox.ts). */
+  private readonly unconfirmedRequests = new Map<string, UnconfirmedRequest>();
+  /** Unconfirmed requests of the restored checkpoint, still outstanding: sent again at start-up. */
+  private resendRequests: UnconfirmedRequest[] = [];
+  /** Labeling request sends not settled yet. */
+  private readonly requestSends = new Set<Promise<void>>();
   private readonly scoreQueue$ = new Subject<string>();
   private readonly subscriptions = new Subscription();
   private kafka!: Kafka;
@@ -307,6 +323,14 @@ export class Daemon {
     await this.producer.connect();
     this.metrics.brokerConnected.set(1);
     this.metrics.leader.set(this.cluster ? 0 : 1);
+    if (this.resendRequests.length > 0) {
+      this.log.warn(
+        { event: 'requests-resent', count: this.resendRequests.length },
+        'labeling requests whose send was not confirmed before the stop are sent again',
+      );
+      this.sendRequests(this.resendRequests);
+      this.resendRequests = [];
+    }
 
     this.subscriptions.add(
       this.scoreQueue$
@@ -344,6 +368,11 @@ export class Daemon {
       this.offsets = core.offsets;
       this.outbox = outboxOf(snapshot);
       for (const entry of this.outbox) this.durableOutbox.add(entry);
+      // Requests whose send was in flight at the checkpoint may never have reached the topic: those
+      // still outstanding are sent again once the producer is up.
+      this.resendRequests = unconfirmedRequestsOf(snapshot).filter(
+        (r) => getCandidate(this.state.pool, r.key)?.request?.requestId === r.requestId,
+      );
       servedVersion = core.servedVersion;
       // The checkpoint names what was served: M0, or a stored version. A version in the store that
       // no checkpoint names (saved by a window that crashed before its checkpoint) is not served:
@@ -416,7 +445,10 @@ export class Daemon {
     const started = performance.now();
     const snapshot = this.snapshot();
     const outbox = [...this.outbox];
-    await writeCheckpoint(this.config.state.checkpointDir, withOutbox(snapshot, outbox));
+    await writeCheckpoint(
+      this.config.state.checkpointDir,
+      withUnconfirmedRequests(withOutbox(snapshot, outbox), this.unconfirmedRequests.values()),
+    );
     for (const entry of outbox) this.durableOutbox.add(entry);
     faultPoint('after-checkpoint-write');
     this.metrics.recordCheckpoint((performance.now() - started) / 1000);
@@ -1125,9 +1157,10 @@ export class Daemon {
     const leaseExpiresAt = new Date(now + this.config.selection.leaseMs).toISOString();
     const messages = planned.requests
       .filter((r) => issued.has(r.candidateId))
-      .map((r) => {
+      .map((r): UnconfirmedRequest => {
         this.requestTimes.set(r.candidateId, now);
         return {
+          requestId: r.requestId,
           key: r.candidateId,
           value: encodePlannedRequest(r, {
             shortlistSize: planned.selection.shortlist.length,
@@ -1144,11 +1177,31 @@ export class Daemon {
       { event: 'requests', count: messages.length, version: this.served.version },
       'labeling requests issued',
     );
-    const requestIds = planned.requests.filter((r) => issued.has(r.candidateId)).map((r) => r.requestId);
-    this.producer
-      .send({ topic: this.config.kafka.topics.labelingRequests, messages })
-      .then(() => faultPoint('after-requests-sent'))
+    this.sendRequests(messages);
+  }
+
+  /**
+   * Publishes labeling requests without waiting. Until the broker confirms them they are
+   * checkpointed as unconfirmed (sent again after a restart); requests that cannot be published
+   * are withdrawn.
+   */
+  private sendRequests(requests: readonly UnconfirmedRequest[]): void {
+    for (const r of requests) this.unconfirmedRequests.set(r.requestId, r);
+    const requestIds = requests.map((r) => r.requestId);
+    const settled = () => {
+      for (const id of requestIds) this.unconfirmedRequests.delete(id);
+    };
+    const sending = this.producer
+      .send({
+        topic: this.config.kafka.topics.labelingRequests,
+        messages: requests.map((r) => ({ key: r.key, value: r.value })),
+      })
+      .then(() => {
+        settled();
+        faultPoint('after-requests-sent');
+      })
       .catch((error: unknown) => {
+        settled();
         // Nobody will answer a request that was never published: its candidates go back to the
         // pool now, not when the lease ends (hours by default), and are asked again later.
         const withdrawn = poolReducer(
@@ -1163,6 +1216,8 @@ export class Daemon {
         );
         this.publishGauges();
       });
+    this.requestSends.add(sending);
+    void sending.finally(() => this.requestSends.delete(sending));
   }
 
   // --- fine-tuning windows ---
@@ -1572,7 +1627,23 @@ export class Daemon {
       ['cluster', async () => this.cluster?.close()],
       ['consumer', async () => this.consumer?.disconnect()],
       ['versions consumer', async () => this.versionsConsumer?.disconnect()],
-      ['producer', async () => this.producer?.disconnect()],
+      [
+        'producer',
+        async () => {
+          await this.producer?.disconnect();
+          // kafkajs goes on retrying a send in flight after a disconnect, and connects again for it
+          // (tulios/kafkajs#1174): such a connection would outlive the daemon. Request sends left
+          // are checkpointed as unconfirmed; they get a few seconds to settle, then the producer
+          // is disconnected again.
+          if (this.requestSends.size > 0) {
+            await Promise.race([
+              Promise.allSettled(this.requestSends),
+              sleep(SEND_SETTLE_MS, undefined, { ref: false }),
+            ]);
+            await this.producer?.disconnect();
+          }
+        },
+      ],
       ['scoring', async () => this.scoring?.close()],
       ['training', async () => this.training?.close()],
       ['http', async () => this.http?.close()],

@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import kafkajs, { type Consumer, type Producer } from 'kafkajs';
 import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/index.js';
+import { readCheckpoint } from '../../src/daemon/checkpoint-file.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { loadFashionMnist, type ImageSet } from '../../src/data/image-set.js';
 import { buildTask, type Task } from '../../src/data/task.js';
@@ -338,6 +339,67 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       await daemon.close();
     }
   });
+  it('sends again after a restart the labeling requests whose send was not confirmed, under the same ids', async () => {
+    const name = uniqueTopic('unconfirmed');
+    const base = config(name);
+    // Sends that keep retrying for about 5 s: the checkpoints taken meanwhile hold them as
+    // unconfirmed. (Not much longer: the shutdown waits for them to settle.)
+    const cfg: Config = {
+      ...base,
+      kafka: { ...base.kafka, retry: { retries: 20, initialRetryTimeMs: 100, maxRetryTimeMs: 300 } },
+    };
+    const topics = cfg.kafka.topics;
+    const admin = await kafka.admin();
+    const producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const requests: LabelingRequestMessage[] = [];
+    const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
+    let second: Daemon | undefined;
+    try {
+      const first = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+      try {
+        // With its topic gone, every request send fails with UNKNOWN_TOPIC_OR_PARTITION, a
+        // retriable error, and stays in flight until the daemon stops.
+        await admin.deleteTopics({ topics: [topics.labelingRequests] });
+        await producer.send({
+          topic: topics.candidates,
+          messages: Array.from({ length: 30 }, (_, i) => candidateMessage(i).message),
+        });
+        await waitFor('b requests issued', () => first.status().outstanding === cfg.selection.b);
+      } finally {
+        await first.close();
+      }
+      const checkpoint = (await readCheckpoint(cfg.state.checkpointDir)) as {
+        unconfirmedRequests: { requestId: string; key: string }[];
+      };
+      const unconfirmed = checkpoint.unconfirmedRequests;
+      assert.equal(unconfirmed.length, cfg.selection.b, 'the shutdown checkpoint holds the sends in flight');
+
+      // The restarted daemon makes the topic again and sends the same requests.
+      second = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+      await collect(
+        watcher,
+        topics.labelingRequests,
+        (v) => parseLabelingRequest(v, { numClasses: 2 }),
+        requests,
+      );
+      const distinct = () => [...new Set(requests.map((r) => `${r.requestId} ${r.candidateId}`))].sort();
+      await waitFor('the requests sent again', () => distinct().length >= cfg.selection.b);
+      // The same requests under the same ids. (The first daemon's send may land too, once the topic
+      // is back: kafkajs goes on retrying a send after its producer is disconnected, tulios/kafkajs
+      // #1174. A daemon's process exits after its shutdown, so that copy happens only in-process.)
+      const expected = unconfirmed.map((r) => `${r.requestId} ${r.key}`).sort();
+      assert.deepEqual(distinct(), expected);
+      // They are outstanding, not asked for again under new ids.
+      assert.equal(second.status().outstanding, cfg.selection.b);
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.deepEqual(distinct(), expected);
+    } finally {
+      await second?.close();
+      await producer.disconnect();
+      await watcher.disconnect();
+    }
+  });
+
   it('withdraws labeling requests it cannot publish, and asks again once it can', async () => {
     const name = uniqueTopic('withdraw');
     const cfg = config(name);
