@@ -875,6 +875,11 @@ export interface BacklogPhaseReport {
 }
 
 /** Candidates of the task at `positions`, ids suffixed by `suffix`, produced in batches of 500. */
+/** Pool bounds with room for `count` candidates of the benchmark's images. */
+function roomFor(count: number): { maxCandidates: number; maxBytes: number } {
+  return { maxCandidates: count, maxBytes: Math.max(256 << 20, count * 16_384) };
+}
+
 /** One candidate to produce: an image of the pool and the suffix that makes its id unique. */
 interface Produced {
   position: number;
@@ -996,12 +1001,7 @@ export async function backlogPhase(
   try {
     // Room for 2N: the backpressure watermark (0.9 of the bound, unscored candidates) is never reached,
     // so what is measured is the intake itself, with scoring running alongside.
-    const config = daemonConfig(
-      ctx,
-      phase,
-      { maxCandidates: 2 * n, maxBytes: Math.max(256 << 20, 2 * n * 16_384) },
-      options.b,
-    );
+    const config = daemonConfig(ctx, phase, roomFor(2 * n), options.b);
     await ensureTopics(ctx.kafka, config.kafka.topics, true);
     const producer = await connectedProducer(ctx, 'backlog');
     ctx.progress(`[backlog] producing ${n} candidates before the daemon starts`);
@@ -1093,12 +1093,7 @@ export async function ingestRoundPhase(
   const phase = `ingest-r${roundNo}`;
   const mark = ctx.cleanups.size;
   try {
-    const base = daemonConfig(
-      ctx,
-      phase,
-      { maxCandidates: 2 * n, maxBytes: Math.max(256 << 20, 2 * n * 16_384) },
-      ctx.options.b,
-    );
+    const base = daemonConfig(ctx, phase, roomFor(2 * n), ctx.options.b);
     const config: Config = {
       ...base,
       kafka: { ...base.kafka, topics: { ...base.kafka.topics, candidates: candidatesTopic } },
