@@ -171,8 +171,8 @@ export class Daemon {
   private store: ArtifactStore;
   private http?: Awaited<ReturnType<typeof startHttpServer>>;
   private windowRunning = false;
-  private ticking = false;
   private checkpoints: Promise<void> = Promise.resolve();
+  private checkpointsQueued = 0;
   /** Set while a window publishes its version: shutdown waits for it (it is short). */
   private publishing?: Promise<void>;
   private windowGeneration = 0;
@@ -431,7 +431,8 @@ export class Daemon {
    * when its turn comes.
    */
   private checkpoint(): Promise<void> {
-    const turn = this.checkpoints.then(() => this.checkpointNow());
+    this.checkpointsQueued++;
+    const turn = this.checkpoints.then(() => this.checkpointNow()).finally(() => this.checkpointsQueued--);
     this.checkpoints = turn.catch(() => undefined);
     return turn;
   }
@@ -1447,10 +1448,7 @@ export class Daemon {
     const now = Date.now();
     // First, so that no failing step below (a commit during an outage) can skip it.
     this.checkOutage(now);
-    // One tick at a time: a checkpoint of a large pool or a commit in an outage can outlast
-    // TICK_MS, and overlapping ticks would each start another checkpoint.
-    if (!this.joined || this.ticking) return;
-    this.ticking = true;
+    if (!this.joined) return;
     try {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
@@ -1460,12 +1458,17 @@ export class Daemon {
       this.applyBackpressure();
       this.maybeRequest();
       void this.maybeWindow();
-      if (now - this.lastCheckpointAt >= this.config.state.checkpointIntervalMs) await this.checkpoint();
+      // A checkpoint of a large pool or a commit in an outage can outlast TICK_MS: a tick starts
+      // none while one is queued or running (overlapping ones ran a 60,000-candidate pool out of
+      // memory). The rest of the tick does not wait for it.
+      if (
+        now - this.lastCheckpointAt >= this.config.state.checkpointIntervalMs &&
+        this.checkpointsQueued === 0
+      )
+        await this.checkpoint();
       if (this.outbox.length > 0 && !this.windowRunning) void this.flushOutbox();
     } catch (error) {
       this.log.error({ event: 'tick-failed', err: error }, 'periodic work failed');
-    } finally {
-      this.ticking = false;
     }
   }
 
