@@ -1,24 +1,41 @@
 /**
- * The outbox: model-version messages decided by a window but maybe not yet on their topic.
+ * Messages the daemon has decided on but that may not be on their topic yet, kept in the
+ * checkpoint file beside the core snapshot:
  *
- * A window's version is checkpointed (state with its labels consumed, the version served, the
- * message in the outbox) before the message is sent, so that no crash can leave a version on the
- * topic that the state does not know about. After a restart every outbox message whose version
- * is not on the topic yet is sent again; the checkpoint after a send drops it from the outbox.
- * The outbox travels in the checkpoint file, beside the core snapshot.
+ * - The outbox: model-version messages. A window's version is checkpointed (state with its labels
+ *   consumed, the version served, the message in the outbox) before the message is sent, so that
+ *   no crash can leave a version on the topic that the state does not know about. After a restart
+ *   every outbox message whose version is not on the topic yet is sent again; the checkpoint
+ *   after a send drops it from the outbox.
+ * - Unconfirmed labeling requests (see {@link withUnconfirmedRequests}).
  */
+
+/**
+ * The list under `field` of a checkpoint file's content, each item an object whose `keys` are
+ * strings, copied down to those keys; none in a file without the field.
+ */
+function stringRecordsOf<K extends string>(
+  checkpoint: unknown,
+  field: string,
+  keys: readonly K[],
+): Record<K, string>[] {
+  if (typeof checkpoint !== 'object' || checkpoint === null) return [];
+  const list = (checkpoint as Record<string, unknown>)[field];
+  if (list === undefined) return [];
+  const valid = (x: unknown): x is Record<K, string> =>
+    typeof x === 'object' &&
+    x !== null &&
+    keys.every((k) => typeof (x as Record<string, unknown>)[k] === 'string');
+  if (!Array.isArray(list) || !list.every(valid))
+    throw new Error(`checkpoint ${field} is not a list of { ${keys.join(', ')} } messages`);
+  return list.map((item) => Object.fromEntries(keys.map((k) => [k, item[k]])) as Record<K, string>);
+}
 
 /** One message waiting to be sent (its value as the UTF-8 text that is sent). */
 export interface OutboxEntry {
   readonly topic: string;
   readonly key: string;
   readonly value: string;
-}
-
-function isEntry(x: unknown): x is OutboxEntry {
-  if (typeof x !== 'object' || x === null) return false;
-  const e = x as Record<string, unknown>;
-  return typeof e['topic'] === 'string' && typeof e['key'] === 'string' && typeof e['value'] === 'string';
 }
 
 /** The checkpoint file's content: the core snapshot plus the outbox. */
@@ -31,12 +48,7 @@ export function withOutbox<S extends object>(
 
 /** The outbox of a checkpoint file's content (none in a file without one). */
 export function outboxOf(checkpoint: unknown): OutboxEntry[] {
-  if (typeof checkpoint !== 'object' || checkpoint === null) return [];
-  const outbox = (checkpoint as Record<string, unknown>)['outbox'];
-  if (outbox === undefined) return [];
-  if (!Array.isArray(outbox) || !outbox.every(isEntry))
-    throw new Error('checkpoint outbox is not a list of { topic, key, value } messages');
-  return outbox.map((e) => ({ topic: e.topic, key: e.key, value: e.value }));
+  return stringRecordsOf(checkpoint, 'outbox', ['topic', 'key', 'value']);
 }
 
 /** A labeling request message whose send was not confirmed. */
@@ -44,12 +56,6 @@ export interface UnconfirmedRequest {
   readonly requestId: string;
   readonly key: string;
   readonly value: string;
-}
-
-function isUnconfirmed(x: unknown): x is UnconfirmedRequest {
-  if (typeof x !== 'object' || x === null) return false;
-  const e = x as Record<string, unknown>;
-  return typeof e['requestId'] === 'string' && typeof e['key'] === 'string' && typeof e['value'] === 'string';
 }
 
 /**
@@ -71,10 +77,5 @@ export function withUnconfirmedRequests<S extends object>(
 
 /** The unconfirmed labeling requests of a checkpoint file's content (none in a file without them). */
 export function unconfirmedRequestsOf(checkpoint: unknown): UnconfirmedRequest[] {
-  if (typeof checkpoint !== 'object' || checkpoint === null) return [];
-  const list = (checkpoint as Record<string, unknown>)['unconfirmedRequests'];
-  if (list === undefined) return [];
-  if (!Array.isArray(list) || !list.every(isUnconfirmed))
-    throw new Error('checkpoint unconfirmedRequests is not a list of { requestId, key, value } messages');
-  return list.map((r) => ({ requestId: r.requestId, key: r.key, value: r.value }));
+  return stringRecordsOf(checkpoint, 'unconfirmedRequests', ['requestId', 'key', 'value']);
 }
