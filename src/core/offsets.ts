@@ -160,6 +160,32 @@ export function done(state: OffsetsState, message: PartitionOffset): OffsetsStat
   return state;
 }
 
+/**
+ * Records a message that entered the pipeline and had its effects recorded in the same step: the
+ * same as {@link track} then {@link done}, without the bookkeeping of an offset that is pending
+ * for no time at all (the intake processes most messages so).
+ */
+export function trackDone(state: OffsetsState, message: PartitionOffset): OffsetsState {
+  checkOffset(message.offset);
+  const k = key(message);
+  let t = state.partitions.get(k);
+  if (t === undefined) {
+    t = newTrack(message);
+    state.partitions.set(k, t);
+  }
+  const o = message.offset;
+  // Pending already (a redelivery of a message still in flight), or behind a pending one: the
+  // general way keeps the order of what is pending.
+  if (t.pending.has(o) || t.head < t.order.length) {
+    track(state, message);
+    return done(state, message);
+  }
+  // Nothing pending: tracking then finishing it would only move the head past it.
+  if (t.base === null || o < t.base) t.base = o;
+  if (t.highestDone === null || o > t.highestDone) t.highestDone = o;
+  return state;
+}
+
 /** The lowest offset that may still need processing, or null when nothing is known. */
 function frontier(t: PartitionTrack): number | null {
   const first = t.order[t.head];

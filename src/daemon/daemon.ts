@@ -13,8 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { Subject, Subscription, bufferTime, filter, interval } from 'rxjs';
-import { mergeWhileBusy } from './rx-operators.js';
+import { Subject, Subscription, interval } from 'rxjs';
+import { bufferItems, mergeWhileBusy } from './rx-operators.js';
 import type { Registry } from 'prom-client';
 import { deriveSeed } from '../core/rng.js';
 import { STRATEGIES } from '../core/strategies.js';
@@ -56,6 +56,7 @@ import {
   ownedPartitions,
   revoke,
   track,
+  trackDone,
 } from '../core/offsets.js';
 import type { OffsetsState } from '../core/offsets.js';
 import { fromSnapshot, toSnapshot } from '../core/checkpoint-state.js';
@@ -160,7 +161,9 @@ export class Daemon {
   private resendRequests: UnconfirmedRequest[] = [];
   /** Labeling request sends not settled yet. */
   private readonly requestSends = new Set<Promise<void>>();
-  private readonly scoreQueue$ = new Subject<string>();
+  /** Ids of newly admitted candidates, to score: a chunk's at once (see flushAdmitted). */
+  private readonly scoreQueue$ = new Subject<readonly string[]>();
+  private admitted: string[] = [];
   private readonly subscriptions = new Subscription();
   private kafka!: Kafka;
   private consumer!: Consumer;
@@ -298,6 +301,10 @@ export class Daemon {
       publishedAtMs: 0,
     };
     await this.restore();
+    // The state on disk is the state now (restored, or empty): the first checkpoint is due one
+    // interval from here, not at the first tick (which, with the pool filling from a backlog,
+    // snapshotted it in the middle of the catch-up for nothing).
+    this.lastCheckpointAt = Date.now();
     this.log.info(
       {
         event: 'restored',
@@ -335,8 +342,7 @@ export class Daemon {
     this.subscriptions.add(
       this.scoreQueue$
         .pipe(
-          bufferTime(config.scoring.microBatchMaxWaitMs, null, config.scoring.microBatchSize),
-          filter((ids) => ids.length > 0),
+          bufferItems(config.scoring.microBatchMaxWaitMs, config.scoring.microBatchSize),
           mergeWhileBusy((ids) => this.scoreNew(ids), MAX_SCORING_BATCH),
         )
         .subscribe(),
@@ -676,18 +682,21 @@ export class Daemon {
           }
           const message = messages[at++]!;
           const source = { topic: batch.topic, partition: batch.partition, offset: Number(message.offset) };
-          this.offsets = track(this.offsets, source);
           const io = this.ingest(source, message);
           if (io !== undefined) {
+            // Pending while its I/O runs: a checkpoint meanwhile must not count it as done.
+            this.offsets = track(this.offsets, source);
+            this.flushAdmitted();
             await io;
             this.offsets = done(this.offsets, source);
             resolved = message.offset;
             // The I/O was a turn of the event loop: a rebalance or a seek may have come meanwhile.
             break;
           }
-          this.offsets = done(this.offsets, source);
+          this.offsets = trackDone(this.offsets, source);
           resolved = message.offset;
         }
+        this.flushAdmitted();
         if (resolved !== undefined) payload.resolveOffset(resolved);
         await payload.heartbeat();
       }
@@ -707,6 +716,14 @@ export class Daemon {
     this.publishGauges();
   }
 
+  /** Hands the candidates admitted since the last call to scoring. */
+  private flushAdmitted(): void {
+    if (this.admitted.length === 0) return;
+    const ids = this.admitted;
+    this.admitted = [];
+    this.scoreQueue$.next(ids);
+  }
+
   /**
    * Validates a message and applies it to the state. Synchronous unless the message needs I/O
    * (a dead letter, a scale-out ledger write): then it returns the promise of that I/O, which
@@ -720,6 +737,8 @@ export class Daemon {
         const parsed = parseCandidate(message.value, {
           limits: config.limits,
           key: message.key ?? undefined,
+          // Checked, never kept: the daemon has no use for them (and must never log them).
+          keepSourceRefs: false,
         });
         if (!parsed.ok) return this.deadLetter(source, message, parsed.reason, parsed.error);
         const stored = storeCandidate(parsed.value);
@@ -848,7 +867,7 @@ export class Daemon {
       switch (e.type) {
         case 'admitted':
           this.arrivals.set(e.id, now);
-          this.scoreQueue$.next(e.id);
+          this.admitted.push(e.id);
           break;
         case 'evicted':
         case 'expired':
@@ -1453,6 +1472,7 @@ export class Daemon {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
       await this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
+      this.flushAdmitted();
       await this.cluster?.afterStep([...poolStep.effects, ...labelsStep.effects]);
       this.publishGauges();
       this.applyBackpressure();

@@ -27,19 +27,12 @@ export interface StoredCandidate {
  */
 export const CANDIDATE_OVERHEAD_BYTES = 1_200;
 
+/**
+ * What the pool keeps of a parsed candidate: its content as it is (the parser made it for this
+ * message alone, and nothing changes it afterwards), without the id, time and source references.
+ */
 export function storeCandidate(c: Candidate): StoredCandidate {
-  const content = c.content;
-  if (content.kind === 'patches') {
-    return { kind: 'patches', dtype: content.dtype, shape: [...content.shape], data: content.data };
-  }
-  return {
-    kind: 'image',
-    dtype: content.dtype,
-    shape: [...content.shape],
-    data: content.data,
-    ...(content.roi ? { roi: content.roi } : {}),
-    ...(content.augmentation ? { augmentation: content.augmentation } : {}),
-  };
+  return c.content;
 }
 
 export function storedBytes(s: StoredCandidate, id: string): number {

@@ -13,6 +13,7 @@ import {
   restoreOffsets,
   revoke,
   track,
+  trackDone,
   type OffsetsState,
 } from '../../../src/core/offsets.js';
 
@@ -149,6 +150,8 @@ void describe('offset tracking properties', () => {
   type Op =
     | { kind: 'deliver'; partition: number; gap: number }
     | { kind: 'finish'; partition: number; pick: number }
+    | { kind: 'processed'; partition: number; gap: number }
+    | { kind: 'redelivered'; partition: number; pick: number }
     | { kind: 'commit' }
     | { kind: 'revoke'; partition: number };
   const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -164,6 +167,22 @@ void describe('offset tracking properties', () => {
       weight: 4,
       arbitrary: fc.record({
         kind: fc.constant('finish' as const),
+        partition: fc.integer({ min: 0, max: 2 }),
+        pick: fc.nat(),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('processed' as const),
+        partition: fc.integer({ min: 0, max: 2 }),
+        gap: fc.integer({ min: 1, max: 3 }),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('redelivered' as const),
         partition: fc.integer({ min: 0, max: 2 }),
         pick: fc.nat(),
       }),
@@ -194,6 +213,19 @@ void describe('offset tracking properties', () => {
             track(s, m(o, op.partition));
             unfinished[op.partition]?.add(o);
             delivered[op.partition]?.add(o);
+          } else if (op.kind === 'processed') {
+            // Delivered and finished in one step.
+            const o = (next[op.partition] as number) + op.gap - 1;
+            next[op.partition] = o + 1;
+            trackDone(s, m(o, op.partition));
+            delivered[op.partition]?.add(o);
+          } else if (op.kind === 'redelivered') {
+            // A message still in flight delivered again, and this time finished at once.
+            const open = [...(unfinished[op.partition] as Set<number>)];
+            const o = open[op.pick % Math.max(1, open.length)];
+            if (o === undefined) continue;
+            trackDone(s, m(o, op.partition));
+            unfinished[op.partition]?.delete(o);
           } else if (op.kind === 'finish') {
             const open = [...(unfinished[op.partition] as Set<number>)];
             const o = open[op.pick % Math.max(1, open.length)];
