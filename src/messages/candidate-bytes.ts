@@ -237,19 +237,22 @@ function refKey(r: Reader): string | undefined {
   return key;
 }
 
-function sourceRefs(r: Reader): Record<string, string> | undefined {
+/** The references, or (`keep` false) {} once they are found valid; undefined if not sure. */
+function sourceRefs(r: Reader, keep: boolean): Record<string, string> | undefined {
   const refs: Record<string, string> = {};
-  let n = 0;
+  const keys: string[] = [];
   if (!r.take(OPEN_BRACE)) return undefined;
   if (r.take(CLOSE_BRACE)) return refs;
   do {
     const key = refKey(r);
-    if (key === undefined || !r.take(COLON) || ++n > MAX_SOURCE_REFS || Object.hasOwn(refs, key)) {
+    if (key === undefined || !r.take(COLON) || keys.length === MAX_SOURCE_REFS || keys.includes(key)) {
       return undefined;
     }
-    const value = r.string();
-    if (value === undefined || value.length === 0 || value.length > 256) return undefined;
-    refs[key] = value;
+    keys.push(key);
+    const start = r.plainString();
+    const length = r.i - 1 - start;
+    if (start < 0 || length === 0 || length > 256) return undefined;
+    if (keep) refs[key] = r.b.latin1Slice(start, r.i - 1);
   } while (r.more(CLOSE_BRACE));
   return r.failed ? undefined : refs;
 }
@@ -287,8 +290,9 @@ function pixels(b: Buffer, t: RawTensor, elements: number): PixelData | undefine
   const width = DTYPE_BYTES[t.dtype];
   if (t.dataEnd - t.dataStart !== base64Length(elements * width)) return undefined;
   const buffer = new ArrayBuffer(elements * width);
-  if (!decodeBase64(b, t.dataStart, t.dataEnd, new Uint8Array(buffer))) return undefined;
-  if (t.dtype === 'uint8') return new Uint8Array(buffer);
+  const bytes = new Uint8Array(buffer);
+  if (!decodeBase64(b, t.dataStart, t.dataEnd, bytes)) return undefined;
+  if (t.dtype === 'uint8') return bytes;
   if (t.dtype === 'uint16') return new Uint16Array(buffer);
   const floats = new Float32Array(buffer);
   for (let k = 0; k < floats.length; k++) {
@@ -328,6 +332,7 @@ export function fastParseCandidateBytes(
   value: Uint8Array,
   limits: MessageLimits,
   key: MessageKey,
+  keepSourceRefs = true,
 ): Candidate | undefined {
   if (!LITTLE_ENDIAN || value.byteLength === 0 || value.byteLength > limits.maxPayloadBytes) return undefined;
   const b = (
@@ -358,7 +363,7 @@ export function fastParseCandidateBytes(
       time = r.string();
       if (time === undefined || !isIsoTime(time)) return undefined;
     } else if (k === SOURCE_REFS && refs === undefined) {
-      refs = sourceRefs(r);
+      refs = sourceRefs(r, keepSourceRefs);
       if (refs === undefined) return undefined;
     } else if ((k === PATCHES || k === IMAGE) && kind === undefined) {
       kind = k === PATCHES ? 'patches' : 'image';

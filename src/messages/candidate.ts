@@ -279,6 +279,12 @@ export interface CandidateParseOptions {
    * It gives the same results; false runs only the standard path (for the tests that compare them).
    */
   fastPath?: boolean;
+  /**
+   * Return the source references (default true). False: they are still checked (a message with bad
+   * ones is refused all the same), but the result's `sourceRefs` is {}, for a consumer that has no
+   * use for them (the daemon) and so never holds them.
+   */
+  keepSourceRefs?: boolean;
 }
 
 function schemaReason(issues: readonly z.core.$ZodIssue[]): DeadLetterReason {
@@ -375,7 +381,7 @@ function checkImageExtras(
 export function parseCandidate(value: MessageValue, options: CandidateParseOptions): ParseResult<Candidate> {
   const { limits } = options;
   if (options.fastPath !== false && value instanceof Uint8Array) {
-    const fast = fastParseCandidateBytes(value, limits, options.key);
+    const fast = fastParseCandidateBytes(value, limits, options.key, options.keepSourceRefs ?? true);
     if (fast !== undefined) return parsed(fast);
   }
   const json = readJson(value, limits.maxPayloadBytes);
@@ -417,7 +423,8 @@ export function parseCandidate(value: MessageValue, options: CandidateParseOptio
   } else {
     return rejected('schema', "needs exactly one of 'patches' and 'image'");
   }
-  return parsed({ id: c.id, sourceRefs: c.sourceRefs ?? {}, time: c.time, content });
+  const sourceRefs = options.keepSourceRefs === false ? {} : (c.sourceRefs ?? {});
+  return parsed({ id: c.id, sourceRefs, time: c.time, content });
 }
 
 /**

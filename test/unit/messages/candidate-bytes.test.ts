@@ -112,8 +112,9 @@ const input = fc
     pick: fc.nat(),
     key: fc.constantFrom('id', 'undefined', 'null', 'string', 'other', 'longer'),
     tight: fc.boolean(),
+    keep: fc.boolean(),
   })
-  .map(({ candidate, edit, pick, key, tight }) => {
+  .map(({ candidate, edit, pick, key, tight, keep }) => {
     const text = EDITS[edit]!(encodeCandidate(candidate), pick);
     // 'one byte' works on bytes: latin1 keeps them as they are.
     const value = edit === 'one byte' ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
@@ -128,18 +129,18 @@ const input = fc
     const limits: MessageLimits = tight
       ? { maxPayloadBytes: 400, maxPatches: 3, maxImageSide: 3, maxChannels: 2 }
       : DEFAULT_MESSAGE_LIMITS;
-    return { value, key: keys[key], limits, edit };
+    return { value, key: keys[key], limits, edit, keep };
   });
 
 describe('fastParseCandidateBytes', () => {
   it('returns only what the standard path returns, for any bytes, key and limits', () => {
     const taken = new Map<string, number>();
     fc.assert(
-      fc.property(input, ({ value, key, limits, edit }) => {
-        const fast = fastParseCandidateBytes(value, limits, key);
+      fc.property(input, ({ value, key, limits, edit, keep }) => {
+        const fast = fastParseCandidateBytes(value, limits, key, keep);
         if (fast === undefined) return;
         taken.set(edit, (taken.get(edit) ?? 0) + 1);
-        const slow = parseCandidate(value, { limits, key, fastPath: false });
+        const slow = parseCandidate(value, { limits, key, fastPath: false, keepSourceRefs: keep });
         assert.ok(
           slow.ok,
           `the fast path took what the standard path refuses (${edit}): ${value.toString('latin1')}`,
@@ -163,10 +164,10 @@ describe('fastParseCandidateBytes', () => {
 
   it('parseCandidate gives the same results with and without it', () => {
     fc.assert(
-      fc.property(input, ({ value, key, limits }) => {
+      fc.property(input, ({ value, key, limits, keep }) => {
         assert.deepEqual(
-          parseCandidate(value, { limits, key }),
-          parseCandidate(value, { limits, key, fastPath: false }),
+          parseCandidate(value, { limits, key, keepSourceRefs: keep }),
+          parseCandidate(value, { limits, key, fastPath: false, keepSourceRefs: keep }),
         );
       }),
       { numRuns: 3000, seed: 72 },
@@ -181,6 +182,20 @@ describe('fastParseCandidateBytes', () => {
       }),
       { numRuns: 1000, seed: 73 },
     );
+  });
+
+  it('checks the source references without keeping them when asked', () => {
+    const c = fc.sample(candidate, { numRuns: 1, seed: 76 })[0]!;
+    const value = Buffer.from(encodeCandidate({ ...c, sourceRefs: { study: '1.2.3' } }));
+    const withoutRefs = { ...c, sourceRefs: {} };
+    assert.deepEqual(fastParseCandidateBytes(value, DEFAULT_MESSAGE_LIMITS, undefined, false), withoutRefs);
+    assert.deepEqual(parseCandidate(value, { limits: DEFAULT_MESSAGE_LIMITS, keepSourceRefs: false }), {
+      ok: true,
+      value: withoutRefs,
+    });
+    const bad = Buffer.from(value.toString().replace('"study"', '"patientName"'));
+    const refused = parseCandidate(bad, { limits: DEFAULT_MESSAGE_LIMITS, keepSourceRefs: false });
+    assert.equal(refused.ok, false, 'an identifier-like key is refused all the same');
   });
 
   it('reads a plain Uint8Array as it reads a Buffer', () => {
