@@ -64,6 +64,7 @@ interface Options {
   m: number;
   seconds: number;
   rounds: number;
+  ingestRounds: number;
   rescoreSizes: number[];
   rescoreBackend: BackendRequest;
   depth: FineTuneDepth;
@@ -104,8 +105,13 @@ function program(): Command {
     .option('--m <n>', 'patches per candidate', intOption('--m', 1), 24)
     .option(
       '--rounds <n>',
-      'rounds of the scoring and ingest measurements (every worker count in turn; the daemon and the bare consumer in alternating order); medians are reported (default 3; --quick 1)',
+      'rounds of the scoring measurements (every worker count in turn); medians are reported (default 3; --quick 1)',
       intOption('--rounds', 1),
+    )
+    .option(
+      '--ingest-rounds <n>',
+      'rounds of the ingest measurement (the daemon and the bare consumer in alternating order); medians are reported (default 5; --quick 1)',
+      intOption('--ingest-rounds', 1),
     )
     .option(
       '--seconds <s>',
@@ -127,7 +133,7 @@ function program(): Command {
     .option('--cache-bytes <b>', 'feature cache bound of the rescore', intOption('--cache-bytes', 0), 1 << 30)
     .option(
       '--ingest <n>',
-      'backlog candidates of the ingest phase (default 10000; --quick 2000)',
+      'backlog candidates of the ingest phase (default 30000; --quick 2000)',
       intOption('--ingest', 2),
     )
     .option('--windows <w>', 'windows timed per strategy (default 3; --quick 2)', intOption('--windows', 1))
@@ -184,11 +190,12 @@ function parseOptions(argv: string[]): Parsed<Options> {
       m: v['m'] as number,
       seconds: given('seconds', 4, 20),
       rounds: given('rounds', 1, 3),
+      ingestRounds: given('ingestRounds', 1, 5),
       rescoreSizes: given('rescoreSizes', [1000, 5000], [10_000, 100_000]),
       rescoreBackend: v['rescoreBackend'] as BackendRequest,
       depth: v['fineTuneDepth'] as FineTuneDepth,
       cacheBytes: v['cacheBytes'] as number,
-      ingest: given('ingest', 2000, 10_000),
+      ingest: given('ingest', 2000, 30_000),
       windows: given('windows', 2, 3),
       windowPool: given('windowPool', 300, 500),
       b: v['b'] as number,
@@ -216,6 +223,9 @@ interface Results {
     bareRate: number | null;
     /** daemonRate / bareRate. */
     ratio: number | null;
+    /** Each round's daemon / bare, and their median (the bare rate drifts from round to round). */
+    roundRatios: (number | null)[];
+    medianRoundRatio: number | null;
     method: string;
   };
   windows?: { 'ACFT(HQ)': WindowsPhaseReport; 'AFT(LQ)': WindowsPhaseReport };
@@ -317,7 +327,7 @@ function markdown(
   if (r.ingest !== undefined) {
     const d = r.ingest.daemon;
     L.push(
-      `Ingest (median of ${r.ingest.rounds.length} rounds): daemon ${r.ingest.daemonRate?.toFixed(1) ?? 'n/a'} candidates/s, bare kafkajs ${r.ingest.bareRate?.toFixed(1) ?? 'n/a'} messages/s (ratio ${r.ingest.ratio ?? 'n/a'}; rounds, daemon / bare: ${r.ingest.rounds.map((x) => `${x.daemon?.toFixed(0) ?? 'n/a'} / ${x.bare.toFixed(0)}`).join(', ')}); ${val(d.marginalMemory?.bytesPerCandidate.heapPlusExternal, 0)} bytes per pooled candidate (heap+external, N -> 2N), ${val(d.marginalMemory?.bytesPerCandidate.accounted, 0)} accounted by the pool; peak RSS with ${d.candidates} pooled ${mib(d.peakRssBytes)}.`,
+      `Ingest (median of ${r.ingest.rounds.length} rounds): daemon ${r.ingest.daemonRate?.toFixed(1) ?? 'n/a'} candidates/s, bare kafkajs ${r.ingest.bareRate?.toFixed(1) ?? 'n/a'} messages/s (ratio ${r.ingest.ratio ?? 'n/a'}; rounds, daemon / bare: ${r.ingest.rounds.map((x) => `${x.daemon?.toFixed(0) ?? 'n/a'} / ${x.bare.toFixed(0)}`).join(', ')}; median of the rounds' own ratios ${r.ingest.medianRoundRatio ?? 'n/a'}); ${val(d.marginalMemory?.bytesPerCandidate.heapPlusExternal, 0)} bytes per pooled candidate (heap+external, N -> 2N), ${val(d.marginalMemory?.bytesPerCandidate.accounted, 0)} accounted by the pool; peak RSS with ${d.candidates} pooled ${mib(d.peakRssBytes)}.`,
       '',
     );
   }
@@ -434,7 +444,9 @@ async function main(): Promise<number> {
         await backlogPhase(ctx, (report) => (daemon = report));
         const topic = `${runId}-backlog.candidates`;
         const bareRound = async (round: number) => {
-          progress(`[ingest] round ${round}/${options.rounds}: a bare kafkajs consumer on the same topic`);
+          progress(
+            `[ingest] round ${round}/${options.ingestRounds}: a bare kafkajs consumer on the same topic`,
+          );
           return bareConsumerRate(
             ctx.kafka,
             topic,
@@ -450,9 +462,9 @@ async function main(): Promise<number> {
         ];
         // Later rounds alternate which goes first: the broker's page cache and the JIT warm up
         // over a run, and the two rates varied by up to 40% from one run to the next.
-        for (let round = 2; round <= options.rounds; round++) {
+        for (let round = 2; round <= options.ingestRounds; round++) {
           const daemonRound = async () => {
-            progress(`[ingest] round ${round}/${options.rounds}: a fresh daemon on the same topic`);
+            progress(`[ingest] round ${round}/${options.ingestRounds}: a fresh daemon on the same topic`);
             return (await ingestRoundPhase(ctx, topic, options.ingest, round)).rate;
           };
           if (round % 2 === 0) {
@@ -466,6 +478,10 @@ async function main(): Promise<number> {
         const daemonRates = rounds.flatMap((r) => (r.daemon === null ? [] : [r.daemon]));
         const daemonRate = daemonRates.length === rounds.length ? median(daemonRates) : null;
         const bareRate = median(rounds.map((r) => r.bare));
+        const roundRatios = rounds.map((r) =>
+          r.daemon === null || r.bare <= 0 ? null : Math.round((r.daemon / r.bare) * 1000) / 1000,
+        );
+        const pairedRatios = roundRatios.flatMap((x) => (x === null ? [] : [x]));
         results.ingest = {
           daemon: daemon!,
           bareKafkajs: bare,
@@ -476,6 +492,8 @@ async function main(): Promise<number> {
             daemonRate === null || bareRate === null || bareRate <= 0
               ? null
               : Math.round((daemonRate / bareRate) * 1000) / 1000,
+          roundRatios,
+          medianRoundRatio: pairedRatios.length === rounds.length ? median(pairedRatios) : null,
           method:
             'median daemon rate / median bare-consumer rate over the rounds; both read the same backlog topic on the same broker, each round with groups of its own; round 1 is the backlog phase (which also measures memory), later rounds a fresh daemon each',
         };
