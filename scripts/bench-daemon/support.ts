@@ -175,11 +175,13 @@ export function tapHistogram(h: Histogram, onValue: (value: number) => void): vo
 
 /** Calls `onInc` with every increment of `c`, then increments it as before. */
 export function tapCounter(c: Counter, onInc: (by: number) => void): void {
-  const original = c.inc.bind(c) as (...args: unknown[]) => void;
-  const tapped = (...args: unknown[]): void => {
-    const by = typeof args[0] === 'number' ? args[0] : typeof args[1] === 'number' ? args[1] : 1;
-    onInc(by);
-    original(...args);
+  const original = c.inc.bind(c) as (a?: unknown, b?: unknown) => void;
+  // No rest parameters: the tap runs on the daemon's hot path and must not allocate.
+  const tapped = (a?: unknown, b?: unknown): void => {
+    onInc(typeof a === 'number' ? a : typeof b === 'number' ? b : 1);
+    if (b !== undefined) original(a, b);
+    else if (a !== undefined) original(a);
+    else original();
   };
   c.inc = tapped as Counter['inc'];
 }

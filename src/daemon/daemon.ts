@@ -23,11 +23,11 @@ import {
   getCandidate,
   requestedCount,
   poolBytes,
-  poolCandidates,
   poolReducer,
   poolSize,
   pressure,
   rescoreOrder,
+  unscoredCount,
   type PoolConfig,
   type PoolEffect,
   type SourceRef,
@@ -161,9 +161,11 @@ export class Daemon {
   private resendRequests: UnconfirmedRequest[] = [];
   /** Labeling request sends not settled yet. */
   private readonly requestSends = new Set<Promise<void>>();
-  /** Ids of newly admitted candidates, to score: a chunk's at once (see flushAdmitted). */
+  /** Ids of newly admitted candidates, to score: a chunk's at once (see flushIntake). */
   private readonly scoreQueue$ = new Subject<readonly string[]>();
   private admitted: string[] = [];
+  /** Candidates ingested since the last flushIntake, not yet counted in the metric. */
+  private ingestedUncounted = 0;
   private readonly subscriptions = new Subscription();
   private kafka!: Kafka;
   private consumer!: Consumer;
@@ -686,7 +688,7 @@ export class Daemon {
           if (io !== undefined) {
             // Pending while its I/O runs: a checkpoint meanwhile must not count it as done.
             this.offsets = track(this.offsets, source);
-            this.flushAdmitted();
+            this.flushIntake();
             await io;
             this.offsets = done(this.offsets, source);
             resolved = message.offset;
@@ -696,7 +698,7 @@ export class Daemon {
           this.offsets = trackDone(this.offsets, source);
           resolved = message.offset;
         }
-        this.flushAdmitted();
+        this.flushIntake();
         if (resolved !== undefined) payload.resolveOffset(resolved);
         await payload.heartbeat();
       }
@@ -716,8 +718,15 @@ export class Daemon {
     this.publishGauges();
   }
 
-  /** Hands the candidates admitted since the last call to scoring. */
-  private flushAdmitted(): void {
+  /**
+   * Hands the candidates admitted since the last call to scoring, and counts those ingested: once
+   * per chunk of a batch, not per message.
+   */
+  private flushIntake(): void {
+    if (this.ingestedUncounted > 0) {
+      this.metrics.candidatesIngested.inc(this.ingestedUncounted);
+      this.ingestedUncounted = 0;
+    }
     if (this.admitted.length === 0) return;
     const ids = this.admitted;
     this.admitted = [];
@@ -755,7 +764,7 @@ export class Daemon {
           now,
           this.labelingConfig,
         );
-        this.metrics.candidatesIngested.inc();
+        this.ingestedUncounted++;
         return this.settle(this.handleEffects(step.effects, now), step.effects, source, message);
       }
       const parsed = parseFeedback(message.value, {
@@ -1472,7 +1481,7 @@ export class Daemon {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
       await this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
-      this.flushAdmitted();
+      this.flushIntake();
       await this.cluster?.afterStep([...poolStep.effects, ...labelsStep.effects]);
       this.publishGauges();
       this.applyBackpressure();
@@ -1594,7 +1603,8 @@ export class Daemon {
       newLabels: newLabelsSinceWindow(this.state.labels),
       windows: [...this.windowsDone],
       paused: this.paused,
-      scored: [...poolCandidates(this.state.pool)].filter((c) => c.score !== undefined).length,
+      // Counted by the pool as it changes: a status call does not walk the pool.
+      scored: poolSize(this.state.pool) - unscoredCount(this.state.pool),
       httpUrl: this.http?.url ?? null,
       coordinator: this.cluster ? this.cluster.isCoordinator : true,
     };
