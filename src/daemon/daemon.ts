@@ -1200,7 +1200,6 @@ export class Daemon {
         };
       });
     if (messages.length === 0) return;
-    this.metrics.labelingRequestsEmitted.inc(messages.length);
     this.publishGauges();
     this.log.info(
       { event: 'requests', count: messages.length, version: this.served.version },
@@ -1227,6 +1226,8 @@ export class Daemon {
       })
       .then(() => {
         settled();
+        // Counted once the broker has them: a request withdrawn after a failed send never was.
+        this.metrics.labelingRequestsEmitted.inc(requests.length);
         faultPoint('after-requests-sent');
       })
       .catch((error: unknown) => {
