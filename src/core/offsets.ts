@@ -115,6 +115,18 @@ function advance(t: PartitionTrack): void {
   }
 }
 
+/** The tracking of the message's partition, which becomes owned if it was not; checks the offset. */
+function trackOf(state: OffsetsState, message: PartitionOffset): PartitionTrack {
+  checkOffset(message.offset);
+  const k = key(message);
+  let t = state.partitions.get(k);
+  if (t === undefined) {
+    t = newTrack(message);
+    state.partitions.set(k, t);
+  }
+  return t;
+}
+
 /**
  * Records that a message entered the pipeline. A partition not owned yet becomes owned. Tracking
  * an offset again before it is done is a no-op; tracking it again after (a redelivery) makes it
@@ -123,13 +135,7 @@ function advance(t: PartitionTrack): void {
  * @throws InvalidOffsetError for an offset that is not a non-negative safe integer.
  */
 export function track(state: OffsetsState, message: PartitionOffset): OffsetsState {
-  checkOffset(message.offset);
-  const k = key(message);
-  let t = state.partitions.get(k);
-  if (t === undefined) {
-    t = newTrack(message);
-    state.partitions.set(k, t);
-  }
+  const t = trackOf(state, message);
   const o = message.offset;
   if (t.pending.has(o)) return state;
   t.pending.add(o);
@@ -166,13 +172,7 @@ export function done(state: OffsetsState, message: PartitionOffset): OffsetsStat
  * for no time at all (the intake processes most messages so).
  */
 export function trackDone(state: OffsetsState, message: PartitionOffset): OffsetsState {
-  checkOffset(message.offset);
-  const k = key(message);
-  let t = state.partitions.get(k);
-  if (t === undefined) {
-    t = newTrack(message);
-    state.partitions.set(k, t);
-  }
+  const t = trackOf(state, message);
   const o = message.offset;
   // Pending already (a redelivery of a message still in flight), or behind a pending one: the
   // general way keeps the order of what is pending.
