@@ -58,7 +58,7 @@ import {
   track,
   trackDone,
 } from '../core/offsets.js';
-import type { OffsetsState } from '../core/offsets.js';
+import type { OffsetsState, PartitionOffset } from '../core/offsets.js';
 import { fromSnapshot, toSnapshot } from '../core/checkpoint-state.js';
 import { augmentationSpecOf, scoreOptionsOf, type Config } from '../config/index.js';
 import {
@@ -462,12 +462,19 @@ export class Daemon {
     faultPoint('after-checkpoint-write');
     this.metrics.recordCheckpoint((performance.now() - started) / 1000);
     this.lastCheckpointAt = Date.now();
-    const commits = committable(this.offsets);
-    if (commits.length > 0 && this.consumer) {
-      await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
-      this.offsets = markCommitted(this.offsets, commits);
-      faultPoint('after-offset-commit');
-    }
+    if (await this.commitOffsets(committable(this.offsets))) faultPoint('after-offset-commit');
+  }
+
+  /**
+   * Commits these offsets for the group and records them as committed; false when there was
+   * nothing to commit. Logged at debug level, so that a fault test can tell what was committed.
+   */
+  private async commitOffsets(commits: readonly PartitionOffset[]): Promise<boolean> {
+    if (commits.length === 0 || !this.consumer) return false;
+    await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
+    this.offsets = markCommitted(this.offsets, commits);
+    this.log.debug({ event: 'offsets-committed', offsets: commits }, 'offsets committed');
+    return true;
   }
 
   /**
@@ -477,12 +484,7 @@ export class Daemon {
    */
   private async commitProcessed(cluster: Cluster): Promise<void> {
     this.lastCheckpointAt = Date.now();
-    const commits = cluster.commits(committable(this.offsets));
-    if (commits.length > 0 && this.consumer) {
-      await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
-      this.offsets = markCommitted(this.offsets, commits);
-      this.log.debug({ event: 'offsets-committed', offsets: commits }, 'offsets committed');
-    }
+    await this.commitOffsets(cluster.commits(committable(this.offsets)));
   }
 
   // --- Kafka in ---

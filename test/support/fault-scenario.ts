@@ -123,6 +123,8 @@ export class FaultScenario {
       ACFT_STATE_CHECKPOINT_DIR: path.join(dir, 'state'),
       ACFT_STATE_CHECKPOINT_INTERVAL_MS: '500',
       ACFT_HTTP_PORT: '0',
+      // Debug adds one line per commit ('offsets-committed'): a commit check that fails shows them.
+      ACFT_LOG_LEVEL: 'debug',
       ...this.env,
       ...extra,
     };
@@ -323,10 +325,26 @@ export class FaultScenario {
       try {
         return await this.assertAllCommitted();
       } catch (error) {
-        if (Date.now() > deadline) throw error;
+        if (Date.now() > deadline) throw this.withCommitHistory(error);
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+  }
+
+  /** `error`, with what the daemons committed last and their last errors, to explain itself. */
+  private withCommitHistory(error: unknown): Error {
+    const lines = this.daemons.flatMap((d, i) => [
+      ...d
+        .events('offsets-committed')
+        .slice(-3)
+        .map((l) => `daemon ${i + 1} committed ${JSON.stringify(l['offsets'])}`),
+      ...d.lines
+        .filter((l) => (l.level ?? 0) >= 50)
+        .slice(-5)
+        .map((l) => `daemon ${i + 1} ${l.event ?? ''}: ${l.msg ?? ''}`),
+    ]);
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`${message}\n${lines.join('\n') || '(no commit logged)'}`, { cause: error });
   }
 
   /** The group's committed offsets equal the end of every partition of the input topics. */
