@@ -154,47 +154,21 @@ void describe('offset tracking properties', () => {
     | { kind: 'redelivered'; partition: number; pick: number }
     | { kind: 'commit' }
     | { kind: 'revoke'; partition: number };
+  const partition = fc.integer({ min: 0, max: 2 });
+  /** A new offset (`gap` past the last one) or one of the unfinished ones (`pick`), on a partition. */
+  const onPartition = <K extends Op['kind']>(kind: K, which: 'gap' | 'pick') =>
+    fc.record({
+      kind: fc.constant(kind),
+      partition,
+      [which]: which === 'gap' ? fc.integer({ min: 1, max: 3 }) : fc.nat(),
+    }) as unknown as fc.Arbitrary<Extract<Op, { kind: K }>>;
   const opArb: fc.Arbitrary<Op> = fc.oneof(
-    {
-      weight: 4,
-      arbitrary: fc.record({
-        kind: fc.constant('deliver' as const),
-        partition: fc.integer({ min: 0, max: 2 }),
-        gap: fc.integer({ min: 1, max: 3 }),
-      }),
-    },
-    {
-      weight: 4,
-      arbitrary: fc.record({
-        kind: fc.constant('finish' as const),
-        partition: fc.integer({ min: 0, max: 2 }),
-        pick: fc.nat(),
-      }),
-    },
-    {
-      weight: 3,
-      arbitrary: fc.record({
-        kind: fc.constant('processed' as const),
-        partition: fc.integer({ min: 0, max: 2 }),
-        gap: fc.integer({ min: 1, max: 3 }),
-      }),
-    },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        kind: fc.constant('redelivered' as const),
-        partition: fc.integer({ min: 0, max: 2 }),
-        pick: fc.nat(),
-      }),
-    },
+    { weight: 4, arbitrary: onPartition('deliver', 'gap') },
+    { weight: 4, arbitrary: onPartition('finish', 'pick') },
+    { weight: 3, arbitrary: onPartition('processed', 'gap') },
+    { weight: 1, arbitrary: onPartition('redelivered', 'pick') },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('commit' as const) }) },
-    {
-      weight: 1,
-      arbitrary: fc.record({
-        kind: fc.constant('revoke' as const),
-        partition: fc.integer({ min: 0, max: 2 }),
-      }),
-    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('revoke' as const), partition }) },
   );
 
   void it('random interleavings never make an offset committable past an unfinished message', () => {
