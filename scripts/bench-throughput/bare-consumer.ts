@@ -11,8 +11,6 @@ export interface BareConsumerReport {
   messages: number;
   /** Group join to N-th message, seconds. */
   seconds: number;
-  /** Messages of the first batch. */
-  firstBatch: number;
   /** Messages per second: N / seconds. */
   rate: number;
   method: string;
@@ -30,7 +28,6 @@ export async function bareConsumerRate(
   await consumer.connect();
   try {
     let count = 0;
-    let firstBatch = 0;
     let joinedAt: number | undefined;
     let last = 0;
     let done!: () => void;
@@ -40,7 +37,6 @@ export async function bareConsumerRate(
     await consumer.run({
       eachBatch: async ({ batch }) => {
         const now = performance.now();
-        if (count === 0) firstBatch = batch.messages.length;
         count += batch.messages.length;
         if (count >= expected && last === 0) {
           last = now;
@@ -64,7 +60,6 @@ export async function bareConsumerRate(
       topic,
       messages: count,
       seconds: Math.round(seconds * 1000) / 1000,
-      firstBatch,
       rate: seconds > 0 ? Math.round((expected / seconds) * 10) / 10 : 0,
       method:
         'a kafkajs consumer (own group, fromBeginning, default fetch settings) counts the messages of each batch; N / (its group join -> arrival of the batch reaching N); no decoding, no validation, no commits',

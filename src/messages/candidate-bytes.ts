@@ -12,7 +12,7 @@
  * augmentation spec, base64 that is not canonical, and on every refusal. What it returns, the
  * standard path returns too (a property test holds it to that).
  */
-import { OPAQUE_ID_PATTERN, isoTimeSchema, type MessageKey } from './common.js';
+import { OPAQUE_ID_PATTERN, isIsoTime, type MessageKey } from './common.js';
 import type { Candidate, MessageLimits } from './candidate.js';
 import {
   CANDIDATE_SCHEMA,
@@ -56,16 +56,6 @@ const TENSOR_KEYS = bytesOf(['dtype', 'shape', 'data']);
 const [DTYPE, SHAPE, DATA] = [0, 1, 2];
 const DTYPES: readonly PixelDtype[] = ['uint8', 'uint16', 'float32'];
 const DTYPE_NAMES = bytesOf(DTYPES);
-
-/**
- * The pattern zod checks `time` against (zod keeps it on the schema); without it, the schema itself.
- * A unit test holds the two to the same answers.
- */
-const ISO_TIME = (isoTimeSchema as unknown as { _zod?: { pattern?: unknown } })._zod?.pattern;
-export const isIsoTime: (time: string) => boolean =
-  ISO_TIME instanceof RegExp && !ISO_TIME.global && !ISO_TIME.sticky
-    ? (time) => ISO_TIME.test(time)
-    : (time) => isoTimeSchema.safeParse(time).success;
 
 /**
  * sourceRefs keys already found valid, as bytes and as the string: a stream repeats the same few

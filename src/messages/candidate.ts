@@ -17,6 +17,7 @@ import {
   DEFAULT_MAX_PAYLOAD_BYTES,
   describeIssues,
   encodeWith,
+  isIsoTime,
   isoTimeSchema,
   readJson,
   type MessageKey,
@@ -209,7 +210,7 @@ export function fastCandidateMessage(v: unknown): CandidateMessage | undefined {
   if (v.schema !== CANDIDATE_SCHEMA) return undefined;
   const { id, time } = v;
   if (typeof id !== 'string' || !OPAQUE_ID_PATTERN.test(id)) return undefined;
-  if (typeof time !== 'string' || !isoTimeSchema.safeParse(time).success) return undefined;
+  if (typeof time !== 'string' || !isIsoTime(time)) return undefined;
   let sourceRefs: Record<string, string> | undefined;
   if (v.sourceRefs !== undefined) {
     sourceRefs = fastSourceRefs(v.sourceRefs);

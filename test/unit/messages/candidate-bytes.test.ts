@@ -13,8 +13,8 @@ import {
   type Candidate,
   type MessageLimits,
 } from '../../../src/messages/candidate.js';
-import { fastParseCandidateBytes, isIsoTime } from '../../../src/messages/candidate-bytes.js';
-import { isoTimeSchema, type MessageKey } from '../../../src/messages/common.js';
+import { fastParseCandidateBytes } from '../../../src/messages/candidate-bytes.js';
+import { isIsoTime, isoTimeSchema, type MessageKey } from '../../../src/messages/common.js';
 
 const id = fc.stringMatching(/^[A-Za-z0-9._:-]{1,40}$/);
 const time = fc
