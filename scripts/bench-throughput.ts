@@ -33,6 +33,7 @@ import type { FineTuneDepth } from '../src/model/fine-tune-depth.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
   backlogPhase,
+  ingestRoundConfig,
   ingestRoundPhase,
   benchContext,
   windowsPhase,
@@ -40,7 +41,7 @@ import {
   type BenchOptions,
   type WindowsPhaseReport,
 } from './bench-daemon/phases.js';
-import { Cleanups, RssSampler, median } from './bench-daemon/support.js';
+import { Cleanups, RssSampler, median, settledMemory, type CpuSpan } from './bench-daemon/support.js';
 import {
   makeModels,
   matMulPeak,
@@ -52,6 +53,7 @@ import {
   type ThroughputSample,
 } from './bench-throughput/scoring.js';
 import { bareConsumerRate, type BareConsumerReport } from './bench-throughput/bare-consumer.js';
+import { intakeAlone, readMessages, type IntakeAloneReport } from './bench-throughput/intake-alone.js';
 import type { PeakResult } from './bench-throughput/peak-worker.js';
 import { fineTuneDepthOption, intListOption, intOption, listOption } from '../src/cli/options.js';
 import { Command, parseCommandLine, type Parsed } from './args.js';
@@ -216,8 +218,19 @@ interface Results {
     daemon: BacklogPhaseReport;
     /** Round 1's bare consumer. */
     bareKafkajs: BareConsumerReport;
-    /** Every round's two rates, in the order they ran. */
-    rounds: { round: number; first: 'daemon' | 'bare'; daemon: number | null; bare: number }[];
+    /** Every round's two rates, in the order they ran, and where each one's CPU went (Linux). */
+    rounds: {
+      round: number;
+      first: 'daemon' | 'bare';
+      daemon: number | null;
+      bare: number;
+      daemonCpu: CpuSpan | null;
+      bareCpu: CpuSpan | null;
+    }[];
+    /** Medians over the rounds of the CPU figures (null where not measured). */
+    cpu: { daemon: CpuMedians | null; bare: CpuMedians | null };
+    /** The daemon's intake steps alone on one thread: a floor for its main-thread CPU per candidate. */
+    intakeAlone: IntakeAloneReport;
     /** Medians over the rounds. */
     daemonRate: number | null;
     bareRate: number | null;
@@ -230,6 +243,26 @@ interface Results {
   };
   windows?: { 'ACFT(HQ)': WindowsPhaseReport; 'AFT(LQ)': WindowsPhaseReport };
   skipped?: Record<string, string>;
+}
+
+type CpuMedians = Pick<CpuSpan, 'mainCores' | 'mainWaitShare' | 'processCores' | 'mainMicrosPerMessage'>;
+
+function cpuMedians(spans: readonly (CpuSpan | null)[]): CpuMedians | null {
+  const all = spans.flatMap((x) => (x === null ? [] : [x]));
+  if (all.length === 0 || all.length !== spans.length) return null;
+  const m = (k: keyof CpuMedians) => median(all.map((x) => x[k]));
+  return {
+    mainCores: m('mainCores')!,
+    mainWaitShare: m('mainWaitShare')!,
+    processCores: m('processCores')!,
+    mainMicrosPerMessage: m('mainMicrosPerMessage')!,
+  };
+}
+
+function cpuText(c: CpuMedians | null): string {
+  return c === null
+    ? 'CPU not measured'
+    : `main thread ${c.mainMicrosPerMessage} us CPU per message, running ${c.mainCores} of a core and waiting for one ${c.mainWaitShare} of the time; process ${c.processCores} cores`;
 }
 
 interface Target {
@@ -327,6 +360,8 @@ function markdown(
   if (r.ingest !== undefined) {
     const d = r.ingest.daemon;
     L.push(
+      `Ingest CPU (medians of the rounds, group join to N-th message): daemon ${cpuText(r.ingest.cpu.daemon)}; bare kafkajs ${cpuText(r.ingest.cpu.bare)}. The daemon's intake steps alone on one thread (no Kafka, no scoring): ${r.ingest.intakeAlone.median ?? 'n/a'} us per candidate (median of ${r.ingest.intakeAlone.microsPerCandidate.join(', ')}).`,
+      '',
       `Ingest (median of ${r.ingest.rounds.length} rounds): daemon ${r.ingest.daemonRate?.toFixed(1) ?? 'n/a'} candidates/s, bare kafkajs ${r.ingest.bareRate?.toFixed(1) ?? 'n/a'} messages/s (ratio ${r.ingest.ratio ?? 'n/a'}; rounds, daemon / bare: ${r.ingest.rounds.map((x) => `${x.daemon?.toFixed(0) ?? 'n/a'} / ${x.bare.toFixed(0)}`).join(', ')}; median of the rounds' own ratios ${r.ingest.medianRoundRatio ?? 'n/a'}); ${val(d.marginalMemory?.bytesPerCandidate.heapPlusExternal, 0)} bytes per pooled candidate (heap+external, N -> 2N), ${val(d.marginalMemory?.bytesPerCandidate.accounted, 0)} accounted by the pool; peak RSS with ${d.candidates} pooled ${mib(d.peakRssBytes)}.`,
       '',
     );
@@ -447,6 +482,8 @@ async function main(): Promise<number> {
           progress(
             `[ingest] round ${round}/${options.ingestRounds}: a bare kafkajs consumer on the same topic`,
           );
+          // On a collected heap, as each daemon starts (see ingestRoundPhase).
+          await settledMemory(ctx.gc);
           return bareConsumerRate(
             ctx.kafka,
             topic,
@@ -458,23 +495,46 @@ async function main(): Promise<number> {
         };
         const bare = await bareRound(1);
         const rounds: NonNullable<Results['ingest']>['rounds'] = [
-          { round: 1, first: 'daemon', daemon: daemon?.rate.value ?? null, bare: bare.rate },
+          {
+            round: 1,
+            first: 'daemon',
+            daemon: daemon?.rate.value ?? null,
+            bare: bare.rate,
+            daemonCpu: daemon?.intakeCpu ?? null,
+            bareCpu: bare.cpu,
+          },
         ];
         // Later rounds alternate which goes first: the broker's page cache and the JIT warm up
         // over a run, and the two rates varied by up to 40% from one run to the next.
         for (let round = 2; round <= options.ingestRounds; round++) {
           const daemonRound = async () => {
             progress(`[ingest] round ${round}/${options.ingestRounds}: a fresh daemon on the same topic`);
-            return (await ingestRoundPhase(ctx, topic, options.ingest, round)).rate;
+            return ingestRoundPhase(ctx, topic, options.ingest, round);
           };
+          const entry = (
+            first: 'daemon' | 'bare',
+            d: Awaited<ReturnType<typeof daemonRound>>,
+            b: BareConsumerReport,
+          ) => ({ round, first, daemon: d.rate, bare: b.rate, daemonCpu: d.cpu, bareCpu: b.cpu }) as const;
           if (round % 2 === 0) {
-            const b = (await bareRound(round)).rate;
-            rounds.push({ round, first: 'bare', daemon: await daemonRound(), bare: b });
+            const b = await bareRound(round);
+            rounds.push(entry('bare', await daemonRound(), b));
           } else {
             const d = await daemonRound();
-            rounds.push({ round, first: 'daemon', daemon: d, bare: (await bareRound(round)).rate });
+            rounds.push(entry('daemon', d, await bareRound(round)));
           }
         }
+        progress(`[ingest] the daemon's intake steps alone, on this thread, over the same messages`);
+        const backlog = await readMessages(
+          ctx.kafka,
+          topic,
+          options.ingest,
+          `${runId}-intake-alone`,
+          options.timeoutS,
+          abort.signal,
+        );
+        await settledMemory(ctx.gc);
+        const alone = intakeAlone(backlog, ingestRoundConfig(ctx, options.ingest), 5);
         const daemonRates = rounds.flatMap((r) => (r.daemon === null ? [] : [r.daemon]));
         const daemonRate = daemonRates.length === rounds.length ? median(daemonRates) : null;
         const bareRate = median(rounds.map((r) => r.bare));
@@ -494,8 +554,13 @@ async function main(): Promise<number> {
               : Math.round((daemonRate / bareRate) * 1000) / 1000,
           roundRatios,
           medianRoundRatio: pairedRatios.length === rounds.length ? median(pairedRatios) : null,
+          cpu: {
+            daemon: cpuMedians(rounds.map((r) => r.daemonCpu)),
+            bare: cpuMedians(rounds.map((r) => r.bareCpu)),
+          },
+          intakeAlone: alone,
           method:
-            'median daemon rate / median bare-consumer rate over the rounds; both read the same backlog topic on the same broker, each round with groups of its own; round 1 is the backlog phase (which also measures memory), later rounds a fresh daemon each',
+            "median daemon rate / median bare-consumer rate over the rounds; both read the same backlog topic on the same broker, each round with groups of its own and on a collected heap (full GCs before it: the garbage of the round before was otherwise collected during the next, and slowed the bare consumer by up to 2x); round 1 is the backlog phase (which also measures memory), later rounds a fresh daemon each. CPU: the main thread's time running and waiting for a core from /proc/<pid>/task/<pid>/schedstat, the process's from process.cpuUsage(), group join to N-th message",
         };
       }
       if (parts.has('windows')) {

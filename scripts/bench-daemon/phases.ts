@@ -44,6 +44,8 @@ import {
   median,
   round,
   Series,
+  cpuSpan,
+  sampleCpu,
   settledMemory,
   summarize,
   tapCounter,
@@ -52,6 +54,8 @@ import {
   exposeGc,
   LogTap,
   type Cleanups,
+  type CpuSample,
+  type CpuSpan,
   type DurationSummary,
   type Figure,
   type LogEvent,
@@ -144,6 +148,9 @@ interface Instrumented {
   /** Each candidate's scoring latency (arrival in the pool to first score) as the daemon observed it, in s. */
   latencies: Series;
   latencyHistogram: Histogram;
+  /** CPU at the group join, and when the ingest counter reached `cpuMark` (see {@link startDaemon}). */
+  cpuAtJoin: CpuSample | undefined;
+  cpuAtMark: CpuSample | undefined;
 }
 
 function daemonConfig(
@@ -195,18 +202,37 @@ async function startDaemon(
   phase: string,
   config: Config,
   expected: number,
+  cpuMark = Infinity,
 ): Promise<Instrumented> {
   const registry = new Registry();
+  // Listening before the start: the CPU sample is taken as the join is logged. A failed start stops
+  // the wait (else its timer would keep the process up).
+  let cpuAtJoin: CpuSample | undefined;
+  const startFailed = new AbortController();
+  const joinSignal = AbortSignal.any([ctx.signal, startFailed.signal]);
+  const joining = ctx.logs.next(
+    `the ${phase} daemon to join its consumer group`,
+    (e) => {
+      const join = e.phase === phase && e.event === 'partitions-assigned';
+      if (join) cpuAtJoin ??= sampleCpu();
+      return join;
+    },
+    ctx.options.timeoutS * 1000,
+    joinSignal,
+  );
+  joining.catch(() => undefined);
   const starting = Daemon.start({ config, logger: ctx.logs.logger(phase), registry, onFatal: ctx.onFatal });
   const ingested = registry.getSingleMetric('acft_candidates_ingested_total');
   const latency = registry.getSingleMetric('acft_scoring_latency_seconds');
   if (!(ingested instanceof Counter) || !(latency instanceof Histogram)) {
+    startFailed.abort();
     await starting.then((d) => d.close()).catch(() => undefined);
     throw new Error('the daemon did not register its metrics on the registry given');
   }
-  const run: Omit<Instrumented, 'daemon' | 'joinedAt'> = {
+  const run: Omit<Instrumented, 'daemon' | 'joinedAt' | 'cpuAtJoin'> = {
     config,
     phase,
+    cpuAtMark: undefined,
     // Preallocated (typed arrays, before any memory baseline), so that recording adds nothing per candidate.
     ingestAt: new Series(expected),
     scoredAt: new Series(expected),
@@ -216,20 +242,20 @@ async function startDaemon(
   tapCounter(ingested, (by) => {
     const now = performance.now();
     for (let i = 0; i < by; i++) run.ingestAt.push(now);
+    if (run.cpuAtMark === undefined && run.ingestAt.length >= cpuMark) run.cpuAtMark = sampleCpu();
   });
   tapHistogram(latency, (value) => {
     run.scoredAt.push(performance.now());
     run.latencies.push(value);
   });
-  const daemon = await starting;
+  const daemon = await starting.catch((error: unknown) => {
+    startFailed.abort(error);
+    throw error;
+  });
   ctx.cleanups.add(`closing the ${phase} daemon`, () => daemon.close());
-  const joined = await ctx.logs.next(
-    `the ${phase} daemon to join its consumer group`,
-    (e) => e.phase === phase && e.event === 'partitions-assigned',
-    ctx.options.timeoutS * 1000,
-    ctx.signal,
-  );
-  return { daemon, ...run, joinedAt: joined.at };
+  const joined = await joining;
+  // The same object the taps write to (cpuAtMark is set later).
+  return Object.assign(run, { daemon, joinedAt: joined.at, cpuAtJoin });
 }
 
 /** At least n candidates ingested and scored; throws when the daemon reports a lost scoring batch. */
@@ -881,6 +907,8 @@ export interface BacklogPhaseReport {
   deadLettered: number;
   peakRssBytes: number;
   cpuSeconds: number;
+  /** The main thread's and the process's CPU from the group join to the N-th candidate (Linux). */
+  intakeCpu: CpuSpan | null;
   /** Null until (or unless) the marginal-memory step is done. */
   marginalMemory: MarginalMemoryReport | null;
   timeline: TimelineSample[];
@@ -1014,18 +1042,25 @@ export async function backlogPhase(
   try {
     // Room for 2N: the backpressure watermark (0.9 of the bound, unscored candidates) is never reached,
     // so what is measured is the intake itself, with scoring running alongside.
-    const config = daemonConfig(ctx, phase, roomFor(2 * n), options.b);
+    const base = daemonConfig(ctx, phase, roomFor(2 * n), options.b);
+    // No checkpoint during the phase: one is due every 30 s, the phase lasts about a minute, and a
+    // snapshot of the pool in flight as memory is read counts as pool memory (one run read 5,042
+    // bytes per candidate where the others read about 1,880).
+    const config: Config = { ...base, state: { ...base.state, checkpointIntervalMs: 24 * 3_600_000 } };
     await ensureTopics(ctx.kafka, config.kafka.topics, true);
     const producer = await connectedProducer(ctx, 'backlog');
     ctx.progress(`[backlog] producing ${n} candidates before the daemon starts`);
     const p0 = performance.now();
     await produceCandidates(ctx, producer, config.kafka.topics.candidates, backlogItems(ctx, n));
     const produceSeconds = s(performance.now() - p0);
+    // Each daemon and each bare consumer starts on a collected heap: garbage left by what ran before
+    // would be collected during (and charged to) the next measurement.
+    await settledMemory(ctx.gc);
     ctx.rss.takeSpanPeak();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     ctx.progress(`[backlog] starting a daemon on the backlog`);
-    const run = await startDaemon(ctx, phase, config, 2 * n);
+    const run = await startDaemon(ctx, phase, config, 2 * n, n);
     const timeline = startTimeline(ctx, run, t0);
     const report = setInterval(
       () => ctx.progress(`[backlog]   ingested ${run.ingestAt.length}/${n}, scored ${run.scoredAt.length}`),
@@ -1084,6 +1119,7 @@ export async function backlogPhase(
       deadLettered,
       peakRssBytes,
       cpuSeconds: cpu,
+      intakeCpu: cpuSpan(run.cpuAtJoin, run.cpuAtMark, n),
       marginalMemory: null,
       timeline: timeline.samples,
       problems: problems(ctx, phase),
@@ -1103,12 +1139,17 @@ export async function backlogPhase(
  * phase. The rate is measured the same way: n / (group join -> n-th increment of the ingest
  * counter).
  */
+/** The settings of the ingest rounds' daemons (room for 2n candidates), for measurements beside them. */
+export function ingestRoundConfig(ctx: BenchContext, n: number): Config {
+  return daemonConfig(ctx, 'intake-alone', roomFor(2 * n), ctx.options.b);
+}
+
 export async function ingestRoundPhase(
   ctx: BenchContext,
   candidatesTopic: string,
   n: number,
   roundNo: number,
-): Promise<{ rate: number | null; deadLettered: number }> {
+): Promise<{ rate: number | null; deadLettered: number; cpu: CpuSpan | null }> {
   const phase = `ingest-r${roundNo}`;
   const mark = ctx.cleanups.size;
   try {
@@ -1118,7 +1159,8 @@ export async function ingestRoundPhase(
       kafka: { ...base.kafka, topics: { ...base.kafka.topics, candidates: candidatesTopic } },
     };
     await ensureTopics(ctx.kafka, config.kafka.topics, true);
-    const run = await startDaemon(ctx, phase, config, 2 * n);
+    await settledMemory(ctx.gc);
+    const run = await startDaemon(ctx, phase, config, 2 * n, n);
     await waitUntil(
       `round ${roundNo} of the ingest rate`,
       () => run.ingestAt.length >= n,
@@ -1129,6 +1171,7 @@ export async function ingestRoundPhase(
     return {
       rate: rate === null ? null : round(rate, 2),
       deadLettered: await counterValue(run.daemon.metrics.deadLettered),
+      cpu: cpuSpan(run.cpuAtJoin, run.cpuAtMark, n),
     };
   } finally {
     await ctx.cleanups.runFrom(mark, ctx.progress);

@@ -3,7 +3,7 @@
  * exact and histogram quantiles, taps on the daemon's prom-client metrics, a pino destination that
  * timestamps the daemon's log events, memory measurement, waiting, and clean-up in reverse order.
  */
-import type { WriteStream } from 'node:fs';
+import { readFileSync, type WriteStream } from 'node:fs';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -372,3 +372,68 @@ export class RssSampler {
 // ---- clean-up ----------------------------------------------------------------------------------------
 
 export { Cleanups } from '../../src/support/cleanups.js';
+
+// ---- CPU of the main thread ------------------------------------------------------------------------
+
+/**
+ * CPU time so far: the main thread's time on a CPU and waiting in a run queue (runnable, but another
+ * thread or process had the core), from Linux's /proc/<pid>/task/<pid>/schedstat (nanoseconds), and
+ * the whole process's user + system time (all threads: V8's GC and compiler helpers, the workers).
+ */
+export interface CpuSample {
+  at: number;
+  mainRunNs: number;
+  mainWaitNs: number;
+  processMicros: number;
+}
+
+/** undefined where schedstat cannot be read (not Linux, or a kernel without it). */
+export function sampleCpu(): CpuSample | undefined {
+  const at = performance.now();
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const [run, wait] = text.trim().split(/\s+/).map(Number);
+  if (!Number.isFinite(run) || !Number.isFinite(wait)) return undefined;
+  const usage = process.cpuUsage();
+  return { at, mainRunNs: run!, mainWaitNs: wait!, processMicros: usage.user + usage.system };
+}
+
+/** Where the CPU went between two samples, per message handled in between. */
+export interface CpuSpan {
+  seconds: number;
+  /** Cores' worth of time the main thread ran (at most 1). */
+  mainCores: number;
+  /** Share of the time the main thread was runnable but waited for a core. */
+  mainWaitShare: number;
+  /** Cores' worth of CPU of the whole process (every thread). */
+  processCores: number;
+  /** Main-thread CPU per message, microseconds. */
+  mainMicrosPerMessage: number;
+  /** CPU of every thread of the process per message, microseconds. */
+  processMicrosPerMessage: number;
+}
+
+export function cpuSpan(
+  from: CpuSample | undefined,
+  to: CpuSample | undefined,
+  messages: number,
+): CpuSpan | null {
+  if (from === undefined || to === undefined || messages < 1 || to.at <= from.at) return null;
+  const seconds = (to.at - from.at) / 1000;
+  const run = (to.mainRunNs - from.mainRunNs) / 1e9;
+  const wait = (to.mainWaitNs - from.mainWaitNs) / 1e9;
+  const proc = (to.processMicros - from.processMicros) / 1e6;
+  const r = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+  return {
+    seconds: r(seconds),
+    mainCores: r(run / seconds),
+    mainWaitShare: r(wait / seconds),
+    processCores: r(proc / seconds),
+    mainMicrosPerMessage: r((run * 1e6) / messages, 2),
+    processMicrosPerMessage: r((proc * 1e6) / messages, 2),
+  };
+}

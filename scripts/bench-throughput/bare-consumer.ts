@@ -5,6 +5,7 @@
  * batch that reaches N), so that both count every fetch, the first one included.
  */
 import type { Kafka } from 'kafkajs';
+import { cpuSpan, sampleCpu, type CpuSample, type CpuSpan } from '../bench-daemon/support.js';
 
 export interface BareConsumerReport {
   topic: string;
@@ -13,6 +14,8 @@ export interface BareConsumerReport {
   seconds: number;
   /** Messages per second: N / seconds. */
   rate: number;
+  /** The main thread's and the process's CPU from the group join to the N-th message (Linux). */
+  cpu: CpuSpan | null;
   method: string;
 }
 
@@ -30,9 +33,15 @@ export async function bareConsumerRate(
     let count = 0;
     let joinedAt: number | undefined;
     let last = 0;
+    let cpuAtJoin: CpuSample | undefined;
+    let cpuAtLast: CpuSample | undefined;
     let done!: () => void;
     const finished = new Promise<void>((resolve) => (done = resolve));
-    consumer.on(consumer.events.GROUP_JOIN, () => (joinedAt ??= performance.now()));
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (joinedAt !== undefined) return;
+      joinedAt = performance.now();
+      cpuAtJoin = sampleCpu();
+    });
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch }) => {
@@ -40,6 +49,7 @@ export async function bareConsumerRate(
         count += batch.messages.length;
         if (count >= expected && last === 0) {
           last = now;
+          cpuAtLast = sampleCpu();
           done();
         }
         return Promise.resolve();
@@ -61,6 +71,7 @@ export async function bareConsumerRate(
       messages: count,
       seconds: Math.round(seconds * 1000) / 1000,
       rate: seconds > 0 ? Math.round((expected / seconds) * 10) / 10 : 0,
+      cpu: cpuSpan(cpuAtJoin, cpuAtLast, expected),
       method:
         'a kafkajs consumer (own group, fromBeginning, default fetch settings) counts the messages of each batch; N / (its group join -> arrival of the batch reaching N); no decoding, no validation, no commits',
     };

@@ -1,7 +1,8 @@
 /** Core options derived from configuration groups, so that callers do not rebuild them by hand. */
+import type { LabelingConfig } from '../core/labels.js';
 import type { AugmentationSpec } from '../core/patches.js';
 import type { ScoreOptions } from '../core/score.js';
-import { AUGMENTATION_PRESETS, type ScoringConfig } from './schema.js';
+import { AUGMENTATION_PRESETS, type Config, type ScoringConfig } from './schema.js';
 
 /** The score options of the configured criterion (one measure at a time, as the paper runs them). */
 export function scoreOptionsOf(scoring: ScoringConfig): ScoreOptions {
@@ -16,4 +17,30 @@ export function scoreOptionsOf(scoring: ScoringConfig): ScoreOptions {
 /** The augmentation spec for image candidates that carry none: the preset with `scoring.m` patches. */
 export function augmentationSpecOf(scoring: ScoringConfig): AugmentationSpec {
   return { ...AUGMENTATION_PRESETS[scoring.augmentation], m: scoring.m };
+}
+
+/**
+ * The pool's and the label store's settings. `compareVersions` orders model versions (< 0: a is
+ * older than b); only the daemon knows the order, from the versions it has seen.
+ */
+export function labelingConfigOf(
+  config: Pick<Config, 'pool' | 'selection' | 'training'>,
+  compareVersions: (a: string, b: string) => number,
+): LabelingConfig {
+  return {
+    pool: {
+      maxCandidates: config.pool.maxCandidates,
+      maxBytes: config.pool.maxBytes,
+      ttlMs: config.pool.ttlMs,
+      leaseMs: config.selection.leaseMs,
+      highWatermark: config.pool.highWatermark,
+      lowWatermark: config.pool.lowWatermark,
+      compareVersions,
+    },
+    labels: {
+      holdoutShare: config.training.holdoutShare,
+      maxPending: config.pool.maxPendingFeedback,
+      pendingTtlMs: config.pool.pendingFeedbackTtlMs,
+    },
+  };
 }

@@ -28,7 +28,6 @@ import {
   pressure,
   rescoreOrder,
   unscoredCount,
-  type PoolConfig,
   type PoolEffect,
   type SourceRef,
 } from '../core/pool.js';
@@ -60,7 +59,7 @@ import {
 } from '../core/offsets.js';
 import type { OffsetsState, PartitionOffset } from '../core/offsets.js';
 import { fromSnapshot, toSnapshot } from '../core/checkpoint-state.js';
-import { augmentationSpecOf, scoreOptionsOf, type Config } from '../config/index.js';
+import { augmentationSpecOf, labelingConfigOf, scoreOptionsOf, type Config } from '../config/index.js';
 import {
   DEAD_LETTER_REASONS,
   createDeadLetter,
@@ -215,23 +214,10 @@ export class Daemon {
       forcePathStyle: config.model.s3.forcePathStyle,
       ...(config.model.s3.endpoint !== undefined ? { endpoint: config.model.s3.endpoint } : {}),
     });
-    const pool: PoolConfig = {
-      maxCandidates: config.pool.maxCandidates,
-      maxBytes: config.pool.maxBytes,
-      ttlMs: config.pool.ttlMs,
-      leaseMs: config.selection.leaseMs,
-      highWatermark: config.pool.highWatermark,
-      lowWatermark: config.pool.lowWatermark,
-      compareVersions: (a, b) => (this.versionOrder.get(a) ?? -1) - (this.versionOrder.get(b) ?? -1),
-    };
-    this.labelingConfig = {
-      pool,
-      labels: {
-        holdoutShare: config.training.holdoutShare,
-        maxPending: config.pool.maxPendingFeedback,
-        pendingTtlMs: config.pool.pendingFeedbackTtlMs,
-      },
-    };
+    this.labelingConfig = labelingConfigOf(
+      config,
+      (a, b) => (this.versionOrder.get(a) ?? -1) - (this.versionOrder.get(b) ?? -1),
+    );
     if (config.cluster.enabled) {
       this.cluster = new Cluster({
         config,

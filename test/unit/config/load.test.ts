@@ -10,6 +10,7 @@ import {
   CONFIG_OPTIONS,
   ConfigError,
   configSchema,
+  labelingConfigOf,
   loadConfig,
   redactConfig,
   resolveConfig,
@@ -95,6 +96,36 @@ void describe('loadConfig: defaults', () => {
     assert.deepEqual(augmentationSpecOf(c.scoring).rotations, [0, 90, 180, 270]);
     const m = loadConfig({ env: { ACFT_SCORING_M: '6' } });
     assert.equal(augmentationSpecOf(m.scoring).m, 6);
+  });
+
+  void it('derives the pool and label store settings, with the version order given', () => {
+    const c = loadConfig({
+      env: {
+        ACFT_POOL_MAX_CANDIDATES: '500',
+        ACFT_POOL_MAX_BYTES: '1000000',
+        ACFT_POOL_TTL_MS: '60000',
+        ACFT_SELECTION_LEASE_MS: '5000',
+        ACFT_POOL_HIGH_WATERMARK: '0.8',
+        ACFT_POOL_LOW_WATERMARK: '0.5',
+        ACFT_TRAINING_HOLDOUT_SHARE: '0.2',
+        ACFT_POOL_MAX_PENDING_FEEDBACK: '30',
+        ACFT_POOL_PENDING_FEEDBACK_TTL_MS: '7000',
+      },
+    });
+    const order = (a: string, b: string) => a.localeCompare(b);
+    const l = labelingConfigOf(c, order);
+    assert.deepEqual(l, {
+      pool: {
+        maxCandidates: 500,
+        maxBytes: 1_000_000,
+        ttlMs: 60_000,
+        leaseMs: 5000,
+        highWatermark: 0.8,
+        lowWatermark: 0.5,
+        compareVersions: order,
+      },
+      labels: { holdoutShare: 0.2, maxPending: 30, pendingTtlMs: 7000 },
+    });
   });
 });
 

@@ -1,0 +1,118 @@
+/**
+ * The daemon's own intake work per candidate, alone: the steps `Daemon.ingest` takes for a
+ * candidate (parseCandidate without keeping source references, storeCandidate, ingestCandidate into
+ * a pool with room for all of them, trackDone on the offsets), run on one thread over the very
+ * messages of the backlog topic as kafkajs delivered them, with no Kafka traffic, no scoring and
+ * nothing else running. It is a floor for the daemon's main-thread CPU per candidate: the daemon
+ * also decodes the fetches (kafkajs), collects a larger heap, and handles the scores coming back.
+ */
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { labelingConfigOf, type Config } from '../../src/config/index.js';
+import { emptyLabels, ingestCandidate, type LabelingState } from '../../src/core/labels.js';
+import { emptyOffsets, trackDone } from '../../src/core/offsets.js';
+import { emptyPool, poolSize } from '../../src/core/pool.js';
+import { storeCandidate, storedBytes, type StoredCandidate } from '../../src/daemon/stored-candidate.js';
+import { parseCandidate } from '../../src/messages/candidate.js';
+import { median } from '../bench-daemon/support.js';
+
+export interface IntakeAloneReport {
+  candidates: number;
+  /** Microseconds per candidate of each repetition (a fresh pool each). */
+  microsPerCandidate: number[];
+  median: number | null;
+  method: string;
+}
+
+/** The first `n` messages of `topic`, read by a consumer of a group of its own. */
+export async function readMessages(
+  kafka: Kafka,
+  topic: string,
+  n: number,
+  groupId: string,
+  timeoutS: number,
+  signal: AbortSignal,
+): Promise<KafkaMessage[]> {
+  const consumer = kafka.consumer({ groupId });
+  await consumer.connect();
+  try {
+    const messages: KafkaMessage[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) if (messages.length < n) messages.push(m);
+        if (messages.length >= n) done();
+        return Promise.resolve();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`read ${messages.length} of ${n} messages in ${timeoutS} s`)),
+        timeoutS * 1000,
+      );
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+    try {
+      await Promise.race([finished, stopped]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return messages;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/** Runs the intake steps over `messages` `repeat` times, each into a fresh pool. */
+export function intakeAlone(
+  messages: readonly KafkaMessage[],
+  config: Config,
+  repeat: number,
+): IntakeAloneReport {
+  const labeling = labelingConfigOf(config, () => 0);
+  const topic = config.kafka.topics.candidates;
+  const times: number[] = [];
+  for (let r = 0; r < repeat; r++) {
+    let state: LabelingState<StoredCandidate> = { pool: emptyPool(), labels: emptyLabels() };
+    let offsets = emptyOffsets();
+    const started = performance.now();
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      const now = Date.now();
+      const parsed = parseCandidate(message.value, {
+        limits: config.limits,
+        key: message.key ?? undefined,
+        keepSourceRefs: false,
+      });
+      if (!parsed.ok) throw new Error(`message ${i} of the backlog is refused: ${parsed.error}`);
+      const stored = storeCandidate(parsed.value);
+      const source = { topic, partition: 0, offset: i };
+      state = ingestCandidate(
+        state,
+        {
+          id: parsed.value.id,
+          source,
+          arrivedAtMs: now,
+          bytes: storedBytes(stored, parsed.value.id),
+          payload: stored,
+        },
+        now,
+        labeling,
+      ).state;
+      offsets = trackDone(offsets, source);
+    }
+    times.push(Math.round(((performance.now() - started) * 1000 * 100) / messages.length) / 100);
+    if (poolSize(state.pool) !== messages.length) {
+      throw new Error(`the pool holds ${poolSize(state.pool)} of ${messages.length} candidates`);
+    }
+  }
+  return {
+    candidates: messages.length,
+    microsPerCandidate: times,
+    median: median(times),
+    method:
+      "Daemon.ingest's steps for a candidate (parseCandidate without source refs, storeCandidate, ingestCandidate into a pool with room for all, trackDone), on the bench's main thread over the backlog topic's messages as kafkajs delivered them; no Kafka traffic, no scoring, nothing else running; a fresh pool per repetition; a floor for the daemon's main-thread CPU per candidate",
+  };
+}
