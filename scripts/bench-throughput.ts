@@ -250,12 +250,13 @@ type CpuMedians = Pick<CpuSpan, 'mainCores' | 'mainWaitShare' | 'processCores' |
 function cpuMedians(spans: readonly (CpuSpan | null)[]): CpuMedians | null {
   const all = spans.flatMap((x) => (x === null ? [] : [x]));
   if (all.length === 0 || all.length !== spans.length) return null;
-  const m = (k: keyof CpuMedians) => median(all.map((x) => x[k]));
+  // Rounded: the median of an even count is a mean.
+  const m = (k: keyof CpuMedians) => Math.round(median(all.map((x) => x[k]))! * 1000) / 1000;
   return {
-    mainCores: m('mainCores')!,
-    mainWaitShare: m('mainWaitShare')!,
-    processCores: m('processCores')!,
-    mainMicrosPerMessage: m('mainMicrosPerMessage')!,
+    mainCores: m('mainCores'),
+    mainWaitShare: m('mainWaitShare'),
+    processCores: m('processCores'),
+    mainMicrosPerMessage: m('mainMicrosPerMessage'),
   };
 }
 

@@ -1132,18 +1132,18 @@ export async function backlogPhase(
   }
 }
 
-/**
- * One more measurement of the ingest rate: a fresh daemon (its own group, state and other topics)
- * drains the `n` candidates already on `candidatesTopic` (the backlog phase's) into a pool with
- * room for 2n, and stops once the n-th is ingested. Scoring runs alongside, as in the backlog
- * phase. The rate is measured the same way: n / (group join -> n-th increment of the ingest
- * counter).
- */
 /** The settings of the ingest rounds' daemons (room for 2n candidates), for measurements beside them. */
 export function ingestRoundConfig(ctx: BenchContext, n: number): Config {
   return daemonConfig(ctx, 'intake-alone', roomFor(2 * n), ctx.options.b);
 }
 
+/**
+ * One more measurement of the ingest rate: a fresh daemon (its own group, state and other topics)
+ * drains the `n` candidates already on `candidatesTopic` (the backlog phase's) into a pool with
+ * room for 2n, and stops once the n-th is ingested. Scoring runs alongside, as in the backlog
+ * phase. The rate is measured the same way: n / (group join -> n-th increment of the ingest
+ * counter). It starts on a collected heap, as the bare consumer rounds do.
+ */
 export async function ingestRoundPhase(
   ctx: BenchContext,
   candidatesTopic: string,

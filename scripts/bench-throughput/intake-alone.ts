@@ -14,6 +14,7 @@ import { emptyPool, poolSize } from '../../src/core/pool.js';
 import { storeCandidate, storedBytes, type StoredCandidate } from '../../src/daemon/stored-candidate.js';
 import { parseCandidate } from '../../src/messages/candidate.js';
 import { median } from '../bench-daemon/support.js';
+import { consumeTopic } from './bare-consumer.js';
 
 export interface IntakeAloneReport {
   candidates: number;
@@ -32,37 +33,17 @@ export async function readMessages(
   timeoutS: number,
   signal: AbortSignal,
 ): Promise<KafkaMessage[]> {
-  const consumer = kafka.consumer({ groupId });
-  await consumer.connect();
-  try {
-    const messages: KafkaMessage[] = [];
-    let done!: () => void;
-    const finished = new Promise<void>((resolve) => (done = resolve));
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) if (messages.length < n) messages.push(m);
-        if (messages.length >= n) done();
-        return Promise.resolve();
-      },
-    });
-    let timer: NodeJS.Timeout | undefined;
-    const stopped = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`read ${messages.length} of ${n} messages in ${timeoutS} s`)),
-        timeoutS * 1000,
-      );
-      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-    });
-    try {
-      await Promise.race([finished, stopped]);
-    } finally {
-      clearTimeout(timer);
-    }
-    return messages;
-  } finally {
-    await consumer.disconnect();
-  }
+  const messages: KafkaMessage[] = [];
+  await consumeTopic(kafka, topic, groupId, {
+    timeoutS,
+    signal,
+    onBatch: (batch) => {
+      for (const m of batch.messages) if (messages.length < n) messages.push(m);
+      return messages.length >= n;
+    },
+    progress: () => `read ${messages.length} of ${n} messages`,
+  });
+  return messages;
 }
 
 /** Runs the intake steps over `messages` `repeat` times, each into a fresh pool. */
