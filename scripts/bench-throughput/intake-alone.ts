@@ -1,18 +1,16 @@
 /**
- * The daemon's own intake work per candidate, alone: the steps `Daemon.ingest` takes for a
- * candidate (parseCandidate without keeping source references, storeCandidate, ingestCandidate into
- * a pool with room for all of them, trackDone on the offsets), run on one thread over the very
- * messages of the backlog topic as kafkajs delivered them, with no Kafka traffic, no scoring and
- * nothing else running. It is a floor for the daemon's main-thread CPU per candidate: the daemon
+ * The daemon's own intake work per candidate, alone: what `Daemon.ingest` runs for a candidate
+ * (takeCandidate: parse, store, admit into a pool with room for all of them; then trackDone on
+ * the offsets), run on one thread over the very messages of the backlog topic as kafkajs
+ * delivered them, with no Kafka traffic, no scoring and nothing else running. It is a floor for the daemon's main-thread CPU per candidate: the daemon
  * also decodes the fetches (kafkajs), collects a larger heap, and handles the scores coming back.
  */
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { labelingConfigOf, type Config } from '../../src/config/index.js';
-import { emptyLabels, ingestCandidate, type LabelingState } from '../../src/core/labels.js';
+import { emptyLabels, type LabelingState } from '../../src/core/labels.js';
 import { emptyOffsets, trackDone } from '../../src/core/offsets.js';
 import { emptyPool, poolSize } from '../../src/core/pool.js';
-import { storeCandidate, storedBytes, type StoredCandidate } from '../../src/daemon/stored-candidate.js';
-import { parseCandidate } from '../../src/messages/candidate.js';
+import { takeCandidate, type StoredCandidate } from '../../src/daemon/stored-candidate.js';
 import { median } from '../bench-daemon/support.js';
 import { consumeTopic } from './bare-consumer.js';
 
@@ -60,28 +58,10 @@ export function intakeAlone(
     let offsets = emptyOffsets();
     const started = performance.now();
     for (let i = 0; i < messages.length; i++) {
-      const message = messages[i]!;
-      const now = Date.now();
-      const parsed = parseCandidate(message.value, {
-        limits: config.limits,
-        key: message.key ?? undefined,
-        keepSourceRefs: false,
-      });
-      if (!parsed.ok) throw new Error(`message ${i} of the backlog is refused: ${parsed.error}`);
-      const stored = storeCandidate(parsed.value);
       const source = { topic, partition: 0, offset: i };
-      state = ingestCandidate(
-        state,
-        {
-          id: parsed.value.id,
-          source,
-          arrivedAtMs: now,
-          bytes: storedBytes(stored, parsed.value.id),
-          payload: stored,
-        },
-        now,
-        labeling,
-      ).state;
+      const taken = takeCandidate(state, messages[i]!, source, Date.now(), config.limits, labeling);
+      if (!taken.ok) throw new Error(`message ${i} of the backlog is refused: ${taken.error}`);
+      state = taken.value.state;
       offsets = trackDone(offsets, source);
     }
     times.push(Math.round(((performance.now() - started) * 1000 * 100) / messages.length) / 100);
@@ -94,6 +74,6 @@ export function intakeAlone(
     microsPerCandidate: times,
     median: median(times),
     method:
-      "Daemon.ingest's steps for a candidate (parseCandidate without source refs, storeCandidate, ingestCandidate into a pool with room for all, trackDone), on the bench's main thread over the backlog topic's messages as kafkajs delivered them; no Kafka traffic, no scoring, nothing else running; a fresh pool per repetition; a floor for the daemon's main-thread CPU per candidate",
+      "what Daemon.ingest runs for a candidate (takeCandidate: parse without source refs, store, admit into a pool with room for all; then trackDone), on the bench's main thread over the backlog topic's messages as kafkajs delivered them; no Kafka traffic, no scoring, nothing else running; a fresh pool per repetition; a floor for the daemon's main-thread CPU per candidate",
   };
 }

@@ -34,7 +34,6 @@ import {
 import {
   emptyLabels,
   holdoutCandidates,
-  ingestCandidate,
   ingestFeedback,
   labeledCount,
   labelsReducer,
@@ -65,7 +64,6 @@ import {
   createDeadLetter,
   encodeDeadLetter,
   encodeModelVersion,
-  parseCandidate,
   parseFeedback,
   parseModelVersion,
   type DeadLetterReason,
@@ -107,8 +105,7 @@ import {
   encodeStored,
   recipeKey,
   scoringInput,
-  storeCandidate,
-  storedBytes,
+  takeCandidate,
   type StoredCandidate,
 } from './stored-candidate.js';
 import { initialModel } from './initial-model.js';
@@ -731,27 +728,9 @@ export class Daemon {
     const now = Date.now();
     try {
       if (source.topic === config.kafka.topics.candidates) {
-        const parsed = parseCandidate(message.value, {
-          limits: config.limits,
-          key: message.key ?? undefined,
-          // Checked, never kept: the daemon has no use for them (and must never log them).
-          keepSourceRefs: false,
-        });
-        if (!parsed.ok) return this.deadLetter(source, message, parsed.reason, parsed.error);
-        const stored = storeCandidate(parsed.value);
-        const produced = Number(message.timestamp);
-        const step = ingestCandidate(
-          this.state,
-          {
-            id: parsed.value.id,
-            source,
-            arrivedAtMs: Number.isFinite(produced) ? Math.min(produced, now) : now,
-            bytes: storedBytes(stored, parsed.value.id),
-            payload: stored,
-          },
-          now,
-          this.labelingConfig,
-        );
+        const taken = takeCandidate(this.state, message, source, now, config.limits, this.labelingConfig);
+        if (!taken.ok) return this.deadLetter(source, message, taken.reason, taken.error);
+        const step = taken.value;
         this.ingestedUncounted++;
         return this.settle(this.handleEffects(step.effects, now), step.effects, source, message);
       }

@@ -5,7 +5,21 @@
  */
 import type { AugmentationSpec, Roi } from '../core/patches.js';
 import type { Json } from '../core/checkpoint-state.js';
-import type { Candidate } from '../messages/index.js';
+import {
+  ingestCandidate,
+  type LabelingConfig,
+  type LabelingState,
+  type LabelingStep,
+} from '../core/labels.js';
+import type { SourceRef } from '../core/pool.js';
+import {
+  parseCandidate,
+  parsed,
+  type Candidate,
+  type MessageKey,
+  type MessageLimits,
+  type ParseResult,
+} from '../messages/index.js';
 import type { ScoringInput } from '../workers/scoring-service.js';
 
 type Pixels = Uint8Array | Uint16Array | Float32Array;
@@ -33,6 +47,53 @@ export const CANDIDATE_OVERHEAD_BYTES = 1_200;
  */
 export function storeCandidate(c: Candidate): StoredCandidate {
   return c.content;
+}
+
+/** A candidate message as Kafka delivers it. */
+export interface CandidateMessage {
+  key: MessageKey | null;
+  value: Buffer | null;
+  /** The producer's timestamp, ms since the epoch, as a string. */
+  timestamp: string;
+}
+
+/**
+ * The daemon's intake of one candidate message: validated (source references checked, never
+ * kept), stored, and handed to the pool or, if its label is known or awaited, to the label store.
+ * It arrived at the producer's timestamp, or `now` if that is missing or in the future. A refused
+ * message comes back as the parse failure, for its dead letter.
+ */
+export function takeCandidate(
+  state: LabelingState<StoredCandidate>,
+  message: CandidateMessage,
+  source: SourceRef,
+  now: number,
+  limits: MessageLimits,
+  labeling: LabelingConfig,
+): ParseResult<LabelingStep<StoredCandidate>> {
+  const candidate = parseCandidate(message.value, {
+    limits,
+    key: message.key ?? undefined,
+    keepSourceRefs: false,
+  });
+  if (!candidate.ok) return candidate;
+  const { id } = candidate.value;
+  const stored = storeCandidate(candidate.value);
+  const produced = Number(message.timestamp);
+  return parsed(
+    ingestCandidate(
+      state,
+      {
+        id,
+        source,
+        arrivedAtMs: Number.isFinite(produced) ? Math.min(produced, now) : now,
+        bytes: storedBytes(stored, id),
+        payload: stored,
+      },
+      now,
+      labeling,
+    ),
+  );
 }
 
 export function storedBytes(s: StoredCandidate, id: string): number {
