@@ -46,6 +46,9 @@ interface SimulateFlags {
   progressMs: number;
 }
 
+/** How long a stop may take before the simulator exits regardless. */
+const STOP_GRACE_MS = 10_000;
+
 const BROKER = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):\d{1,5}$/;
 
 function brokerList(value: string): string[] {
@@ -319,23 +322,37 @@ export function simulateCommand(): Command {
           ? setInterval(() => log(formatProgress(sim.stats())), flags.progressMs)
           : undefined;
       const reason = await new Promise<string>((resolve) => {
-        let signals = 0;
+        let stopping = false;
         const onSignal = (signal: NodeJS.Signals) => {
-          signals += 1;
-          if (signals > 1) {
-            log(`${signal} again: exiting without a clean stop`);
+          // A second signal, or one while stopping, exits at once: nothing may keep the process.
+          if (stopping) {
+            log(`${signal} while stopping: exiting without a clean stop`);
             process.exit(130);
           }
+          stopping = true;
           resolve(signal);
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
         if (flags.durationMs !== undefined)
-          setTimeout(() => resolve(`${flags.durationMs} ms elapsed`), flags.durationMs).unref();
+          setTimeout(() => {
+            stopping = true;
+            resolve(`${flags.durationMs} ms elapsed`);
+          }, flags.durationMs).unref();
       });
       if (progress !== undefined) clearInterval(progress);
       log(`stopping (${reason})`);
-      await sim.stop();
-      log(`stopped: ${formatProgress(sim.stats())}`);
+      // The Kafka clients may be retrying against brokers that are gone: the stop gets a bound, and
+      // the process exits after it whatever is still open.
+      const stopped = await Promise.race([
+        sim.stop().then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), STOP_GRACE_MS).unref()),
+      ]);
+      log(
+        stopped
+          ? `stopped: ${formatProgress(sim.stats())}`
+          : `not stopped cleanly within ${STOP_GRACE_MS / 1000} s (brokers unreachable?): ${formatProgress(sim.stats())}`,
+      );
+      process.exit(stopped ? 0 : 1);
     });
 }

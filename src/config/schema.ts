@@ -498,6 +498,14 @@ const training = group({
       lte: 1,
     },
   ),
+  promotionMinAuc: num(
+    0.5,
+    "A version whose hold-out AUC is below this floor is rejected whatever its parent's (0.5 is chance level; 0 turns the floor off). Versions evaluated on a hold-out of one class (AUC null) are not held to it.",
+    {
+      gte: 0,
+      lte: 1,
+    },
+  ),
 });
 
 const model = group({

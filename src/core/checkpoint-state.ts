@@ -140,6 +140,9 @@ function feedbackSnapshot(f: Feedback): Feedback {
     annotatorId: f.annotatorId,
     timeMs: f.timeMs,
     ...(f.requestId !== undefined ? { requestId: f.requestId } : {}),
+    ...(f.source !== undefined
+      ? { source: { topic: f.source.topic, partition: f.source.partition, offset: f.source.offset } }
+      : {}),
   };
 }
 

@@ -52,6 +52,8 @@ export interface Feedback {
   readonly timeMs: number;
   /** The labeling request it answers, if any. */
   readonly requestId?: string;
+  /** Where the message came from: the source of its dead letter, should it wait in vain. */
+  readonly source?: SourceRef;
 }
 
 /** One annotator's current vote on a candidate. */

@@ -220,6 +220,43 @@ export function committable(state: OffsetsState): PartitionOffset[] {
   return out;
 }
 
+/**
+ * The commits that a written checkpoint allows: per partition it recorded, its position, where that
+ * is past the last commit known and the partition is still owned. Never the live offsets: they move
+ * on while a checkpoint is written, and a commit past the checkpoint's position would skip messages
+ * whose effects only the in-memory state held (a crash then loses them).
+ */
+export function checkpointCommits(
+  positions: readonly PartitionPosition[],
+  live: OffsetsState,
+): PartitionOffset[] {
+  const out: PartitionOffset[] = [];
+  for (const p of positions) {
+    if (p.position === null) continue;
+    const t = live.partitions.get(key(p));
+    if (t === undefined) continue;
+    if (t.committed !== null && p.position <= t.committed) continue;
+    out.push({ topic: p.topic, partition: p.partition, offset: p.position });
+  }
+  return out;
+}
+
+/**
+ * Sets what the broker holds as the last commit of owned partitions (null: none), as read back at
+ * an assignment: the next commit is decided against it, not against what an earlier run believed.
+ * Unlike {@link markCommitted} it may move a commit back (a commit the broker never took).
+ */
+export function setCommitted(
+  state: OffsetsState,
+  commits: readonly (TopicPartition & { readonly committed: number | null })[],
+): OffsetsState {
+  for (const c of commits) {
+    const t = state.partitions.get(key(c));
+    if (t !== undefined) t.committed = c.committed;
+  }
+  return state;
+}
+
 /** Forgets partitions no longer owned (after a rebalance): nothing is committed for them. */
 export function revoke(state: OffsetsState, partitions: readonly TopicPartition[]): OffsetsState {
   for (const tp of partitions) state.partitions.delete(key(tp));

@@ -28,6 +28,14 @@
  */
 
 /** Where a candidate came from in Kafka. */
+/**
+ * Why a candidate left the pool without a label (and without a dead letter): its TTL ran out
+ * (`expired`, also when it arrived already past it), or the pool's bound pushed it out (`evicted`,
+ * also when it was refused at a pool full of candidates that may not be evicted).
+ */
+export const DROP_REASONS = ['expired', 'evicted'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
 export interface SourceRef {
   readonly topic: string;
   readonly partition: number;

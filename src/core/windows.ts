@@ -250,13 +250,19 @@ export function aucStandardError(auc: number, positives: number, negatives: numb
  *   taken as independent, which errs towards promoting): on a hold-out of a few dozen labels an
  *   AUC moves by 0.05 to 0.1 from noise alone, and a fixed 0.02 would reject better versions.
  * Both AUCs must come from the same hold-out. A negative or non-finite tolerance counts as 0.
+ *
+ * Whatever the parent's AUC, a candidate whose AUC is below `minAuc` (a floor such as 0.5, chance
+ * level) is `rejected`: a parent that scored as badly is no reason to serve another such model.
+ * Without an AUC (a hold-out of one class so far) the floor cannot apply.
  */
 export function promotionDecision(
   candidateAuc: number,
   parentAuc: number | null,
   tolerance: number,
   holdout?: { positives: number; negatives: number },
+  minAuc?: number,
 ): PromotionDecision {
+  if (minAuc !== undefined && Number.isFinite(candidateAuc) && candidateAuc < minAuc) return 'rejected';
   if (parentAuc === null || !Number.isFinite(parentAuc)) return 'promoted';
   if (!Number.isFinite(candidateAuc)) return 'rejected';
   let tol = Number.isFinite(tolerance) && tolerance > 0 ? tolerance : 0;

@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client';
 import { deriveSeed } from '../core/rng.js';
 import { STRATEGIES } from '../core/strategies.js';
 import {
+  DROP_REASONS,
   emptyPool,
   getCandidate,
   requestedCount,
@@ -47,12 +48,14 @@ import {
 } from '../core/labels.js';
 import { planRequests, planWindow, promotionDecision, shouldStartWindow, windowId } from '../core/windows.js';
 import {
+  checkpointPositions,
   committable,
   done,
   emptyOffsets,
   markCommitted,
   ownedPartitions,
   revoke,
+  setCommitted,
   track,
   trackDone,
 } from '../core/offsets.js';
@@ -66,8 +69,10 @@ import {
   encodeModelVersion,
   parseFeedback,
   parseModelVersion,
+  rejected,
   type DeadLetterReason,
   type ModelVersionMessage,
+  type ParseFailure,
 } from '../messages/index.js';
 import { createMetrics, type AcftMetrics } from '../observability/metrics.js';
 import { startHttpServer } from '../observability/http-server.js';
@@ -81,13 +86,17 @@ import type { ModelArtifact } from '../model/model-store.js';
 import type { ArtifactStore } from '../model/artifact-store.js';
 import { createArtifactStore } from '../model/s3-artifact-store.js';
 import {
-  BrokersUnreachableError,
+  brokersError,
+  commitConfirmed,
   createKafka,
   checkCoPartitioned,
   ensureTopics,
   kafkaOptions,
   probeBrokers,
 } from './kafka-client.js';
+import { BrokerHealth, BrokerProbe, isBrokerError, type HealthChange } from './broker-health.js';
+import { checkpointThenCommit } from './checkpoint-commit.js';
+import { DeadLetterOutbox, deadLettersOf, withDeadLetters, type QueuedDeadLetter } from './dead-letters.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint-file.js';
 import { faultPoint } from './fault-points.js';
 import { isolatePoison } from './isolate-poison.js';
@@ -103,12 +112,20 @@ import { encodePlannedRequest } from './request-message.js';
 import {
   decodeStored,
   encodeStored,
+  patchShapeOf,
   recipeKey,
   scoringInput,
   takeCandidate,
   type StoredCandidate,
 } from './stored-candidate.js';
-import { initialModel } from './initial-model.js';
+import { artifactInputShape, formatShape, initialModel, type PatchShape } from './initial-model.js';
+import {
+  LineageMismatchError,
+  checkpointLineage,
+  foreignVersionsMessage,
+  splitByLineage,
+  withLineage,
+} from './lineage.js';
 import { scoringServiceOptions } from './scoring-options.js';
 import { stateDigest } from './state-digest.js';
 import { initBackend } from '../model/backend.js';
@@ -123,6 +140,12 @@ export interface DaemonOptions {
   onFatal?: (error: Error) => void;
 }
 
+/**
+ * What became of a message at intake: done (undefined), 'held' (dead-lettered; its offset waits
+ * for the broker to confirm the dead letter), or I/O to await that settles to one of those.
+ */
+type Intake = undefined | 'held' | Promise<'held' | undefined>;
+
 interface Served {
   version: string;
   artifact: ModelArtifact;
@@ -132,6 +155,12 @@ interface Served {
 }
 
 const TICK_MS = 500;
+/** No answer from the brokers for this long (ms) calls for a probe. */
+const BROKER_STALE_MS = 3_000;
+/** How long a broker probe may take (ms) before it counts as failed. */
+const BROKER_PROBE_TIMEOUT_MS = 2_000;
+/** Wait before a dead-letter send that failed is tried again (ms). */
+const DEAD_LETTER_RETRY_MS = 1_000;
 /** Most candidates merged into one scoring call when micro-batches queue up behind a busy scorer. */
 const MAX_SCORING_BATCH = 512;
 /** How long a shutdown waits for labeling request sends still in flight. */
@@ -147,6 +176,8 @@ export class Daemon {
   private readonly labelingConfig: LabelingConfig;
   private served!: Served;
   private m0!: Served;
+  /** The patches M0, and every version of its lineage, takes. */
+  private m0Shape!: PatchShape;
   private readonly versionOrder = new Map<string, number>();
   private readonly arrivals = new Map<string, number>();
   private readonly requestTimes = new Map<string, number>();
@@ -182,7 +213,14 @@ export class Daemon {
   private closing = false;
   private closed?: Promise<void>;
   private lastCheckpointAt = 0;
-  private brokerDownSince: number | null = null;
+  /** Whether the brokers answer (readiness, `acft_broker_connected`, the outage exit). */
+  private readonly brokerHealth = new BrokerHealth(Date.now(), BROKER_STALE_MS);
+  private probe?: BrokerProbe;
+  private probing = false;
+  /** Dead letters not confirmed by the broker yet (checkpointed). */
+  private readonly deadLetters: DeadLetterOutbox;
+  /** Candidates that left the pool unlabeled since the last report, by why (logged with their ids). */
+  private readonly dropped = { expired: [] as string[], evicted: [] as string[] };
   private fatalRaised = false;
   /** Set once the group gave this instance its partitions: the clocks of waiting work run from then. */
   private joined = false;
@@ -210,6 +248,18 @@ export class Daemon {
       region: config.model.s3.region,
       forcePathStyle: config.model.s3.forcePathStyle,
       ...(config.model.s3.endpoint !== undefined ? { endpoint: config.model.s3.endpoint } : {}),
+    });
+    this.deadLetters = new DeadLetterOutbox({
+      send: (batch) => this.sendDeadLetters(batch),
+      onSent: (batch) => this.deadLettersSent(batch),
+      onFailed: (error, queued) => {
+        this.brokerFailed('dead-letter send failed');
+        this.log.warn(
+          { event: 'dead-letter-send-failed', queued, err: error },
+          'dead letters not sent yet; they stay queued (and checkpointed) and are sent again',
+        );
+      },
+      retryAfterMs: DEAD_LETTER_RETRY_MS,
     });
     this.labelingConfig = labelingConfigOf(
       config,
@@ -281,10 +331,13 @@ export class Daemon {
 
     // The main thread only loads and checks models; scoring and training run in the workers.
     await initBackend(config.backend);
-    this.m0 = {
-      ...(await initialModel(config.model.m0Path, config.limits.numClasses, config.training.seed)),
-      publishedAtMs: 0,
-    };
+    const m0 = await initialModel(config.model.m0Path, config.limits.numClasses, config.training.seed);
+    this.m0 = { version: m0.version, artifact: m0.artifact, holdoutAuc: m0.holdoutAuc, publishedAtMs: 0 };
+    this.m0Shape = m0.inputShape;
+    this.log.info(
+      { event: 'm0', version: m0.version, inputShape: formatShape(m0.inputShape) },
+      `M0 ${m0.version} (ACFT_MODEL_M0_PATH=${config.model.m0Path}) takes ${formatShape(m0.inputShape)} patches`,
+    );
     await this.restore();
     // The state on disk is the state now (restored, or empty): the first checkpoint is due one
     // interval from here, not at the first tick (which, with the pool filling from a backlog,
@@ -301,8 +354,9 @@ export class Daemon {
     );
 
     await probeBrokers(kafkaOptions(config.kafka)).catch((cause: unknown) => {
-      throw new BrokersUnreachableError(config.kafka.brokers, cause);
+      throw brokersError(config.kafka.brokers, cause);
     });
+    this.probe = new BrokerProbe(kafkaOptions(config.kafka), BROKER_PROBE_TIMEOUT_MS);
     this.kafka = createKafka(config.kafka);
     await ensureTopics(this.kafka, config.kafka.topics, { scaleOut: this.cluster !== undefined });
     if (this.cluster)
@@ -313,7 +367,9 @@ export class Daemon {
       maxInFlightRequests: 1,
     });
     await this.producer.connect();
-    this.metrics.brokerConnected.set(1);
+    this.brokerAnswered();
+    // Dead letters of the restored checkpoint that the broker had not confirmed.
+    void this.deadLetters.flush();
     this.metrics.leader.set(this.cluster ? 0 : 1);
     if (this.resendRequests.length > 0) {
       this.log.warn(
@@ -350,15 +406,25 @@ export class Daemon {
   // --- state: restore and checkpoint ---
 
   private async restore(): Promise<void> {
+    const { config } = this;
     // Scale-out rebuilds the pool and L from the topics (docs/scale-out.md), not from a checkpoint.
-    const snapshot = this.cluster ? undefined : await readCheckpoint(this.config.state.checkpointDir);
+    const snapshot = this.cluster ? undefined : await readCheckpoint(config.state.checkpointDir);
     let servedVersion: string | null = null;
     if (snapshot !== undefined) {
+      const builtOn = checkpointLineage(snapshot);
+      if (builtOn !== undefined && builtOn !== this.m0.version)
+        throw new LineageMismatchError(
+          config.state.checkpointDir,
+          builtOn,
+          config.model.m0Path,
+          this.m0.version,
+        );
       const core = fromSnapshot(snapshot, { decodePayload: decodeStored });
       this.state = { pool: core.pool, labels: core.labels };
       this.offsets = core.offsets;
       this.outbox = outboxOf(snapshot);
       for (const entry of this.outbox) this.durableOutbox.add(entry);
+      this.deadLetters.restore(deadLettersOf(snapshot));
       // Requests whose send was in flight at the checkpoint may never have reached the topic: those
       // still outstanding are sent again once the producer is up.
       this.resendRequests = unconfirmedRequestsOf(snapshot).filter(
@@ -378,7 +444,13 @@ export class Daemon {
         );
       }
     }
-    const promoted = (await this.store.list()).filter((m) => m.info.status === 'promoted');
+    const { ours, foreign } = splitByLineage(await this.store.list(), this.m0.version);
+    if (foreign.length > 0)
+      this.log.warn(
+        { event: 'foreign-versions', count: foreign.length, m0: this.m0.version },
+        foreignVersionsMessage(foreign, this.store.root, config.model.m0Path, this.m0.version),
+      );
+    const promoted = ours.filter((m) => m.info['status'] === 'promoted');
     const wanted =
       snapshot === undefined
         ? promoted.at(-1)
@@ -386,7 +458,8 @@ export class Daemon {
     if (wanted) {
       try {
         const loaded = await this.store.load(this.store.locationOf(wanted.version));
-        const auc = typeof wanted.info.holdoutAuc === 'number' ? wanted.info.holdoutAuc : null;
+        await this.checkInputShape(wanted.version, loaded.artifact);
+        const auc = typeof wanted.info['holdoutAuc'] === 'number' ? wanted.info['holdoutAuc'] : null;
         await this.serve({
           version: wanted.version,
           artifact: loaded.artifact,
@@ -402,6 +475,15 @@ export class Daemon {
       }
     }
     await this.serve(this.m0);
+  }
+
+  /** Refuses a version whose input is not M0's (it cannot score what M0's lineage takes). */
+  private async checkInputShape(version: string, artifact: ModelArtifact): Promise<void> {
+    const shape = await artifactInputShape(artifact);
+    if (formatShape(shape) !== formatShape(this.m0Shape))
+      throw new Error(
+        `version ${version} takes ${formatShape(shape)} patches, M0 (ACFT_MODEL_M0_PATH=${this.config.model.m0Path}) takes ${formatShape(this.m0Shape)}`,
+      );
   }
 
   private snapshot() {
@@ -435,29 +517,40 @@ export class Daemon {
       return this.commitProcessed(this.cluster);
     }
     const started = performance.now();
-    const snapshot = this.snapshot();
     const outbox = [...this.outbox];
-    await writeCheckpoint(
-      this.config.state.checkpointDir,
-      withUnconfirmedRequests(withOutbox(snapshot, outbox), this.unconfirmedRequests.values()),
+    const file = withLineage(
+      withDeadLetters(
+        withUnconfirmedRequests(withOutbox(this.snapshot(), outbox), this.unconfirmedRequests.values()),
+        this.deadLetters.unsent,
+      ),
+      this.m0.version,
     );
-    for (const entry of outbox) this.durableOutbox.add(entry);
-    faultPoint('after-checkpoint-write');
-    this.metrics.recordCheckpoint((performance.now() - started) / 1000);
-    this.lastCheckpointAt = Date.now();
-    if (await this.commitOffsets(committable(this.offsets))) faultPoint('after-offset-commit');
+    const committed = await checkpointThenCommit(file, {
+      write: async (snapshot) => {
+        await writeCheckpoint(this.config.state.checkpointDir, snapshot);
+      },
+      written: () => {
+        for (const entry of outbox) this.durableOutbox.add(entry);
+        faultPoint('after-checkpoint-write');
+        this.metrics.recordCheckpoint((performance.now() - started) / 1000);
+        this.lastCheckpointAt = Date.now();
+      },
+      commit: (offsets) => this.commitOffsets(offsets),
+      live: () => this.offsets,
+    });
+    if (committed.length > 0) faultPoint('after-offset-commit');
   }
 
   /**
-   * Commits these offsets for the group and records them as committed; false when there was
-   * nothing to commit. Logged at debug level, so that a fault test can tell what was committed.
+   * Commits these offsets for the group, once the broker acknowledged them, and records them as
+   * committed. Logged at debug level, so that a fault test can tell what was committed.
    */
-  private async commitOffsets(commits: readonly PartitionOffset[]): Promise<boolean> {
-    if (commits.length === 0 || !this.consumer) return false;
-    await this.consumer.commitOffsets(commits.map((c) => ({ ...c, offset: String(c.offset) })));
+  private async commitOffsets(commits: readonly PartitionOffset[]): Promise<void> {
+    if (commits.length === 0 || !this.consumer) return;
+    await commitConfirmed(this.consumer, commits);
     this.offsets = markCommitted(this.offsets, commits);
+    this.brokerAnswered();
     this.log.debug({ event: 'offsets-committed', offsets: commits }, 'offsets committed');
-    return true;
   }
 
   /**
@@ -507,13 +600,23 @@ export class Daemon {
       this.cluster?.onAssignment(e.payload.memberAssignment);
       resumePendingClock(this.state.labels, Date.now());
       this.joined = true;
+      this.brokerAnswered();
       this.log.info({ event: 'partitions-assigned', partitions: owned }, 'consumer group joined');
+      if (!this.cluster)
+        void this.reconcileOffsets().catch((error: unknown) => {
+          if (!this.closing)
+            this.log.warn(
+              { event: 'offsets-reconcile-failed', err: error },
+              "the group's committed offsets could not be read back; reading on from them",
+            );
+        });
     });
     this.consumer.on(this.consumer.events.CRASH, (e) => {
       this.log.error(
         { event: 'consumer-crash', err: e.payload.error, restart: e.payload.restart },
         'consumer crashed',
       );
+      if (isBrokerError(e.payload.error)) this.brokerFailed(`consumer: ${e.payload.error.name}`);
       // kafkajs does not restart a consumer after a non-retriable error: without it the daemon would
       // sit there consuming nothing, so it exits for its supervisor instead.
       if (!e.payload.restart && !this.closing)
@@ -521,13 +624,12 @@ export class Daemon {
           new Error('the Kafka consumer stopped after a non-retriable error', { cause: e.payload.error }),
         );
     });
-    this.consumer.on(this.consumer.events.CONNECT, () => this.brokerUp());
-    // A fetch or heartbeat answered is the broker back (a request timeout ridden out by the retries
-    // emits no CONNECT).
-    this.consumer.on(this.consumer.events.FETCH, () => this.brokerUp());
-    this.consumer.on(this.consumer.events.HEARTBEAT, () => this.brokerUp());
-    this.consumer.on(this.consumer.events.DISCONNECT, () => this.brokerDown());
-    this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, () => this.brokerDown());
+    // A fetch or heartbeat answered is the broker there (a request timeout ridden out by the retries
+    // emits no CONNECT); between them, BrokerHealth probes.
+    this.consumer.on(this.consumer.events.CONNECT, () => this.brokerAnswered());
+    this.consumer.on(this.consumer.events.FETCH, () => this.brokerAnswered());
+    this.consumer.on(this.consumer.events.HEARTBEAT, () => this.brokerAnswered());
+    this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, () => this.brokerFailed('consumer request timed out'));
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [k.topics.candidates, k.topics.feedback], fromBeginning: true });
     await this.consumer.run({
@@ -535,6 +637,54 @@ export class Daemon {
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.onBatch(payload),
     });
+  }
+
+  /**
+   * Single instance: the state, not the group's commit, says where each partition's effects end.
+   * At every assignment the group's committed offsets are read back. A partition whose commit
+   * differs from the state's position is moved to that position (a commit past it would skip
+   * messages the state never saw; one behind it is read again for nothing), and its commit is set
+   * to what the broker holds, so that the next checkpoint commits the position whatever an earlier
+   * run believed it had committed.
+   */
+  private async reconcileOffsets(): Promise<void> {
+    const { candidates, feedback } = this.config.kafka.topics;
+    const positions = checkpointPositions(this.offsets).filter((p) => p.position !== null);
+    if (positions.length === 0) return;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    let groupOffsets: Awaited<ReturnType<typeof admin.fetchOffsets>>;
+    try {
+      groupOffsets = await admin.fetchOffsets({
+        groupId: this.config.kafka.groupId,
+        topics: [candidates, feedback],
+      });
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    for (const p of positions) {
+      const raw = groupOffsets
+        .find((t) => t.topic === p.topic)
+        ?.partitions.find((x) => x.partition === p.partition)?.offset;
+      const committed = raw === undefined || Number(raw) < 0 ? null : Number(raw);
+      this.offsets = setCommitted(this.offsets, [{ ...p, committed }]);
+      if (committed === p.position) continue;
+      this.consumer.seek({ topic: p.topic, partition: p.partition, offset: String(p.position) });
+      // Behind: a crash between a checkpoint and its commit, expected. Ahead: never by this daemon.
+      const ahead = committed !== null && committed > (p.position as number);
+      this.log[ahead ? 'warn' : 'info'](
+        {
+          event: 'offsets-reconciled',
+          topic: p.topic,
+          partition: p.partition,
+          committed,
+          position: p.position,
+        },
+        ahead
+          ? "the group's committed offset is past the state's position: reading again from the state's"
+          : "the group's committed offset is behind the state's position: reading on from the state's",
+      );
+    }
   }
 
   private async startVersionsConsumer(): Promise<void> {
@@ -633,6 +783,7 @@ export class Daemon {
           // Scale-out: in the coordinator's transaction, refused if another instance took over.
           if (this.cluster) await this.cluster.writeAsCoordinator([versionMessages]);
           else await this.producer.send(versionMessages);
+          this.brokerAnswered();
           this.publishedVersions.add(entry.key);
           faultPoint('after-version-published');
         }
@@ -670,12 +821,16 @@ export class Daemon {
           const message = messages[at++]!;
           const source = { topic: batch.topic, partition: batch.partition, offset: Number(message.offset) };
           const io = this.ingest(source, message);
+          if (io === 'held') {
+            // Tracked by the dead letter holding it: done when the broker confirms that.
+            resolved = message.offset;
+            continue;
+          }
           if (io !== undefined) {
             // Pending while its I/O runs: a checkpoint meanwhile must not count it as done.
             this.offsets = track(this.offsets, source);
             this.flushIntake();
-            await io;
-            this.offsets = done(this.offsets, source);
+            if ((await io) !== 'held') this.offsets = done(this.offsets, source);
             resolved = message.offset;
             // The I/O was a turn of the event loop: a rebalance or a seek may have come meanwhile.
             break;
@@ -708,6 +863,7 @@ export class Daemon {
    * per chunk of a batch, not per message.
    */
   private flushIntake(): void {
+    this.reportDropped();
     if (this.ingestedUncounted > 0) {
       this.metrics.candidatesIngested.inc(this.ingestedUncounted);
       this.ingestedUncounted = 0;
@@ -719,25 +875,37 @@ export class Daemon {
   }
 
   /**
-   * Validates a message and applies it to the state. Synchronous unless the message needs I/O
-   * (a dead letter, a scale-out ledger write): then it returns the promise of that I/O, which
-   * settles once the message's effects are recorded.
+   * Validates a message and applies it to the state. Synchronous, unless the message needs I/O (a
+   * scale-out ledger write): then it returns the promise of that I/O, which settles once the
+   * message's effects are recorded. 'held': the message was dead-lettered and its offset waits for
+   * the broker to confirm the dead letter (scale-out, which writes no checkpoint to hold it in).
    */
-  private ingest(source: SourceRef, message: KafkaMessage): Promise<void> | undefined {
+  private ingest(source: SourceRef, message: KafkaMessage): Intake {
     const { config } = this;
     const now = Date.now();
     try {
       if (source.topic === config.kafka.topics.candidates) {
-        const taken = takeCandidate(this.state, message, source, now, config.limits, this.labelingConfig);
+        const taken = takeCandidate(this.state, message, source, now, config.limits, this.labelingConfig, (stored) =>
+          this.patchShapeRefusal(stored),
+        );
         if (!taken.ok) return this.deadLetter(source, message, taken.reason, taken.error);
         const step = taken.value;
         this.ingestedUncounted++;
+        const refused = step.effects.find((e) => e.type === 'refused');
+        if (refused?.type === 'refused' && refused.reason === 'too-large')
+          return this.deadLetter(
+            source,
+            message,
+            'limit-exceeded',
+            `the candidate alone needs more than the pool's ACFT_POOL_MAX_BYTES (${this.labelingConfig.pool.maxBytes} bytes)`,
+          );
         return this.settle(this.handleEffects(step.effects, now), step.effects, source, message);
       }
       const parsed = parseFeedback(message.value, {
         numClasses: config.limits.numClasses,
         maxPayloadBytes: config.limits.maxPayloadBytes,
-        key: message.key ?? undefined,
+        // No key is a mismatch, not "unchecked": scale-out routes feedback to its candidate by key.
+        key: message.key,
       });
       if (!parsed.ok) return this.deadLetter(source, message, parsed.reason, parsed.error);
       const f = parsed.value;
@@ -749,39 +917,52 @@ export class Daemon {
           annotatorId: f.annotatorId,
           timeMs: Date.parse(f.time),
           ...(f.requestId ? { requestId: f.requestId } : {}),
+          source,
         },
         now,
         this.labelingConfig,
       );
-      if (step.effects.some((e) => e.type === 'feedback-pending')) {
-        this.pendingSources.set(f.candidateId, source);
-      }
       return this.settle(this.handleEffects(step.effects, now), step.effects, source, message);
     } catch (error) {
       return this.failedInProcessing(error, source, message);
     }
   }
 
-  /** The I/O left of a message's step (its dead letters, then the scale-out bookkeeping), if any. */
+  /** Why a stored candidate cannot be scored by M0's lineage (its patches are another shape), if so. */
+  private patchShapeRefusal(stored: StoredCandidate): ParseFailure | undefined {
+    const augmentation = stored.augmentation ?? augmentationSpecOf(this.config.scoring);
+    const shape = patchShapeOf(stored, augmentation);
+    const want = formatShape(this.m0Shape);
+    if (typeof shape === 'string')
+      return rejected('shape-mismatch', `its patches cannot be made (${shape}); the model takes ${want}`);
+    if (formatShape(shape) === want) return undefined;
+    return rejected(
+      'shape-mismatch',
+      `its patches are ${formatShape(shape)}, the model (M0 ${this.m0.version}, ACFT_MODEL_M0_PATH) takes ${want}`,
+    );
+  }
+
+  /** The I/O left of a message's step (the scale-out bookkeeping), if any. */
   private settle(
     io: Promise<void> | undefined,
     effects: readonly LabelingEffect<StoredCandidate>[],
     source: SourceRef,
     message: KafkaMessage,
-  ): Promise<void> | undefined {
+  ): Intake {
     if (io === undefined && this.cluster === undefined) return undefined;
     const cluster = this.cluster;
     return (async () => {
       try {
         await io;
         await cluster?.afterStep(effects, source);
+        return undefined;
       } catch (error) {
-        await this.failedInProcessing(error, source, message);
+        return this.failedInProcessing(error, source, message);
       }
     })();
   }
 
-  private async failedInProcessing(error: unknown, source: SourceRef, message: KafkaMessage): Promise<void> {
+  private failedInProcessing(error: unknown, source: SourceRef, message: KafkaMessage): 'held' | undefined {
     // Scale-out: a ledger write that failed is retried with the batch, not dead-lettered.
     if (error instanceof LedgerWriteError) throw error;
     // A message that throws inside processing is poison: dead-lettered, never retried forever.
@@ -795,17 +976,23 @@ export class Daemon {
       },
       'message failed in processing',
     );
-    await this.deadLetter(source, message, 'poison', error);
+    return this.deadLetter(source, message, 'poison', error);
   }
 
-  private async deadLetter(
+  /**
+   * Queues a dead letter for a message (sent in order, retried until the broker confirms it, kept
+   * in the checkpoint until then). Scale-out keeps no checkpoint: there the message's offset is
+   * held ('held') until the dead letter is confirmed.
+   */
+  private deadLetter(
     source: SourceRef,
     message: Pick<KafkaMessage, 'key' | 'value'>,
     reason: DeadLetterReason,
     error: unknown,
-  ): Promise<void> {
+    options: { fromMessage?: boolean } = {},
+  ): 'held' | undefined {
     // Scale-out: a candidate replayed to rebuild a pool was dead-lettered when first read.
-    if (this.cluster?.isReplay(source)) return;
+    if (this.cluster?.isReplay(source)) return undefined;
     const dl = createDeadLetter({
       source: { topic: source.topic, partition: source.partition, offset: source.offset, key: message.key },
       reason,
@@ -813,11 +1000,15 @@ export class Daemon {
       payload: message.value,
       maxPayloadBytes: this.config.limits.deadLetterPayloadBytes,
     });
-    await this.producer.send({
-      topic: this.config.kafka.topics.deadLetter,
-      messages: [{ key: message.key ?? null, value: encodeDeadLetter(dl) }],
+    const hold = this.cluster !== undefined && options.fromMessage !== false;
+    if (hold) this.offsets = track(this.offsets, source);
+    this.deadLetters.push({
+      key: dl.source.key ?? null,
+      value: encodeDeadLetter(dl),
+      ...(hold ? { hold: source } : {}),
     });
     this.metrics.deadLettered.inc({ reason });
+    this.metrics.deadLetterUnsent.set(this.deadLetters.size);
     this.log.warn(
       {
         event: 'dead-letter',
@@ -828,17 +1019,31 @@ export class Daemon {
       },
       'message dead-lettered',
     );
+    return hold ? 'held' : undefined;
+  }
+
+  private async sendDeadLetters(batch: readonly QueuedDeadLetter[]): Promise<void> {
+    await this.producer.send({
+      topic: this.config.kafka.topics.deadLetter,
+      messages: batch.map((d) => ({ key: d.key, value: d.value })),
+    });
+  }
+
+  private deadLettersSent(batch: readonly QueuedDeadLetter[]): void {
+    this.brokerAnswered();
+    for (const d of batch) if (d.hold !== undefined) this.offsets = done(this.offsets, d.hold);
+    this.metrics.deadLetterUnsent.set(this.deadLetters.size);
   }
 
   /**
-   * Records effects in the metrics and queues. Synchronous unless an effect is a dead letter: then
-   * it returns the promise of the sends, made one after another in the order of the effects.
+   * Records effects in the metrics and queues: synchronous. Candidates that leave the pool
+   * unlabeled are gathered for {@link reportDropped}; feedback that waited in vain is dead-lettered
+   * from its own message's position.
    */
   private handleEffects(
     effects: readonly (LabelingEffect<StoredCandidate> | PoolEffect<StoredCandidate>)[],
     now: number,
-  ): Promise<void> | undefined {
-    let sends: Promise<void> | undefined;
+  ): undefined {
     for (const e of effects) {
       switch (e.type) {
         case 'admitted':
@@ -847,15 +1052,21 @@ export class Daemon {
           break;
         case 'evicted':
         case 'expired':
+          this.dropped[e.type].push(e.id);
+          this.arrivals.delete(e.id);
+          this.scoring.forget([e.id]);
+          break;
         case 'discarded':
           this.arrivals.delete(e.id);
           this.scoring.forget([e.id]);
           break;
         case 'refused':
-          this.log.warn(
-            { event: 'candidate-refused', reason: e.reason },
-            'candidate not admitted to the pool',
-          );
+          // Arrived past the pool's TTL, or at a full pool of candidates that may not be evicted:
+          // it leaves unlabeled like an expired or evicted one (too-large is dead-lettered instead).
+          if (e.reason === 'expired' || e.reason === 'pool-full')
+            this.dropped[e.reason === 'expired' ? 'expired' : 'evicted'].push(e.id);
+          if (e.reason !== 'too-large')
+            this.log.debug({ event: 'candidate-refused', reason: e.reason }, 'candidate not admitted to the pool');
           break;
         case 'lease-expired':
           this.metrics.labelingRequestsExpired.inc();
@@ -891,27 +1102,38 @@ export class Daemon {
           break;
         case 'dead-letter': {
           this.metrics.feedback.inc({ kind: 'unknown' });
-          const source = this.pendingSources.get(e.feedback.candidateId) ?? {
-            topic: this.config.kafka.topics.feedback,
-            partition: 0,
-            offset: 0,
-          };
-          this.pendingSources.delete(e.feedback.candidateId);
-          const send = () =>
-            this.deadLetter(
-              source,
-              { key: Buffer.from(e.feedback.candidateId), value: null },
-              e.reason,
-              `feedback for a candidate never seen (${e.cause})`,
-            );
-          sends = sends === undefined ? send() : sends.then(send);
+          // Waiting feedback of a checkpoint from before sources were kept has none: partition 0, offset 0.
+          const source = e.feedback.source ?? { topic: this.config.kafka.topics.feedback, partition: 0, offset: 0 };
+          this.deadLetter(
+            source,
+            { key: Buffer.from(e.feedback.candidateId), value: null },
+            e.reason,
+            `feedback for a candidate never seen (${e.cause})`,
+            { fromMessage: false },
+          );
           break;
         }
         default:
           break;
       }
     }
-    return sends;
+    return undefined;
+  }
+
+  /** Logs (with their ids) and counts the candidates that left the pool unlabeled since the last call. */
+  private reportDropped(): void {
+    for (const reason of DROP_REASONS) {
+      const ids = this.dropped[reason];
+      if (ids.length === 0) continue;
+      this.dropped[reason] = [];
+      this.metrics.candidatesDropped.inc({ reason }, ids.length);
+      this.log.info(
+        { event: 'candidates-dropped', reason, count: ids.length, ids },
+        reason === 'expired'
+          ? 'candidates left the pool unlabeled: their pool TTL ran out'
+          : 'candidates left the pool unlabeled: evicted by the pool bound',
+      );
+    }
   }
 
   /** Pauses or resumes candidate intake by the pool's watermarks; says whether intake is paused. */
@@ -1024,9 +1246,9 @@ export class Daemon {
     return isolatePoison(
       ids,
       (part) => this.scoreIds(part),
-      async (id, error) => {
+      (id, error) => {
         const candidate = getCandidate(this.state.pool, id);
-        if (!candidate) return;
+        if (!candidate) return Promise.resolve();
         poolReducer(this.state.pool, { type: 'discard', id, reason: 'poison' }, this.labelingConfig.pool);
         this.arrivals.delete(id);
         this.log.error(
@@ -1039,7 +1261,13 @@ export class Daemon {
           },
           'candidate failed in scoring',
         );
-        await this.deadLetter(candidate.source, { key: Buffer.from(id), value: null }, 'poison', error);
+        // Patches of another shape than the model takes are caught at intake; one that got through
+        // (a version of another input shape, say) is still named for what it is.
+        const reason = error instanceof Error && /the model takes/.test(error.message) ? 'shape-mismatch' : 'poison';
+        this.deadLetter(candidate.source, { key: Buffer.from(id), value: null }, reason, error, {
+          fromMessage: false,
+        });
+        return Promise.resolve();
       },
     );
   }
@@ -1105,8 +1333,17 @@ export class Daemon {
     if (msg.status !== 'promoted' || msg.version === this.served.version || this.closing) return;
     // Replaying the topic from its start must not walk the served model back through old versions.
     if (Date.parse(msg.time) <= this.served.publishedAtMs) return;
+    // Only versions of this M0's lineage (a topic reused with another M0 holds others).
+    if (msg.m0 !== this.m0.version) {
+      this.log.info(
+        { event: 'model-refused', version: msg.version, m0: msg.m0 ?? null, reason: 'lineage' },
+        `version ${msg.version} descends from another M0 than ACFT_MODEL_M0_PATH's (${this.m0.version}): not served`,
+      );
+      return;
+    }
     try {
       const loaded = await this.store.load(msg.artifact.location, msg.artifact.sha256);
+      await this.checkInputShape(msg.version, loaded.artifact);
       await this.serve({
         version: msg.version,
         artifact: loaded.artifact,
@@ -1320,6 +1557,7 @@ export class Daemon {
             t.promotionTolerance,
             // The noise of a small binary hold-out widens the tolerance (see promotionDecision).
             config.limits.numClasses === 2 ? { positives, negatives: holdout.length - positives } : undefined,
+            t.promotionMinAuc,
           );
         const saved = stored
           ? { location: this.store.locationOf(version), sha256: result.artifact.sha256 }
@@ -1328,6 +1566,7 @@ export class Daemon {
               parent: parent.version,
               createdAt: new Date().toISOString(),
               info: {
+                m0: this.m0.version,
                 status,
                 strategy: strategy.code,
                 holdoutAuc: result.holdoutAuc,
@@ -1341,6 +1580,7 @@ export class Daemon {
         const message: Omit<ModelVersionMessage, 'schema'> = {
           version,
           parent: parent.version,
+          m0: this.m0.version,
           strategy: strategy.code,
           status,
           counts: {
@@ -1443,12 +1683,13 @@ export class Daemon {
     if (this.closing || !this.consumer) return;
     const now = Date.now();
     // First, so that no failing step below (a commit during an outage) can skip it.
+    this.probeBrokersIfQuiet(now);
     this.checkOutage(now);
     if (!this.joined) return;
     try {
       const poolStep = poolReducer(this.state.pool, { type: 'tick', now }, this.labelingConfig.pool);
       const labelsStep = labelsReducer(this.state.labels, { type: 'tick', now }, this.labelingConfig.labels);
-      await this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
+      this.handleEffects([...poolStep.effects, ...labelsStep.effects], now);
       this.flushIntake();
       await this.cluster?.afterStep([...poolStep.effects, ...labelsStep.effects]);
       this.publishGauges();
@@ -1469,20 +1710,61 @@ export class Daemon {
     }
   }
 
-  private brokerUp(): void {
-    this.brokerDownSince = null;
-    this.metrics.brokerConnected.set(1);
+  /** A broker answered: an outage, if one was under way, ends (logged with its length). */
+  private brokerAnswered(): void {
+    this.onHealthChange(this.brokerHealth.answered(Date.now()));
   }
 
-  private brokerDown(): void {
+  /** A broker request failed: an outage starts, unless one is under way. */
+  private brokerFailed(cause: string): void {
     if (this.closing) return;
-    this.brokerDownSince ??= Date.now();
-    this.metrics.brokerConnected.set(0);
+    this.onHealthChange(this.brokerHealth.failed(Date.now(), cause));
+  }
+
+  private onHealthChange(change: HealthChange): void {
+    if (change === null) return;
+    if (change.type === 'outage-started') {
+      this.metrics.brokerConnected.set(0);
+      this.metrics.brokerOutages.inc();
+      this.log.warn(
+        { event: 'broker-outage', cause: change.cause },
+        'Kafka brokers unreachable: not ready until they answer again',
+      );
+    } else {
+      this.metrics.brokerConnected.set(1);
+      this.log.info(
+        { event: 'broker-outage-ended', durationMs: change.durationMs },
+        `Kafka brokers answer again after ${(change.durationMs / 1000).toFixed(1)} s`,
+      );
+    }
+  }
+
+  /**
+   * When no broker answered for a while (an idle consumer fetches every 250 ms, so that is rare
+   * unless they are gone), asks them for their metadata: no answer within the probe's timeout
+   * starts an outage, an answer ends one.
+   */
+  private probeBrokersIfQuiet(now: number): void {
+    if (this.probing || this.probe === undefined || !this.brokerHealth.needsProbe(now)) return;
+    this.probing = true;
+    const probe = this.probe;
+    const timeout = sleep(BROKER_PROBE_TIMEOUT_MS + 500, 'timeout' as const, { ref: false });
+    void Promise.race([probe.probe().then(() => 'answered' as const), timeout])
+      .then(
+        (outcome) =>
+          outcome === 'answered' ? this.brokerAnswered() : this.brokerFailed('metadata probe timed out'),
+        (error: unknown) =>
+          this.brokerFailed(`metadata probe failed: ${error instanceof Error ? error.name : String(error)}`),
+      )
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   private checkOutage(now: number): void {
-    if (this.brokerDownSince === null) return;
-    if (now - this.brokerDownSince > this.config.kafka.outageExitAfterMs) {
+    const since = this.brokerHealth.downSince;
+    if (since === null) return;
+    if (now - since > this.config.kafka.outageExitAfterMs) {
       const error = new Error(
         `Kafka brokers unreachable for more than ${this.config.kafka.outageExitAfterMs} ms: exiting so that the supervisor restarts acft`,
       );
@@ -1538,7 +1820,7 @@ export class Daemon {
   private health(): { live: boolean; ready: boolean; reasons: string[]; details: Record<string, unknown> } {
     const reasons: string[] = [];
     if (this.closing) reasons.push('shutting down');
-    if (this.brokerDownSince !== null) reasons.push('Kafka brokers unreachable');
+    if (this.brokerHealth.downSince !== null) reasons.push('Kafka brokers unreachable');
     if (!this.served) reasons.push('no model served yet');
     if (!this.consumer) reasons.push('not consuming yet');
     return {
@@ -1611,6 +1893,11 @@ export class Daemon {
       ['ticker', () => this.subscriptions.unsubscribe()],
       ['publication', () => this.publishing],
       [
+        // What the broker confirms now need not wait in the checkpoint for the next start.
+        'dead letters',
+        () => Promise.race([this.deadLetters.flush(), sleep(SEND_SETTLE_MS, undefined, { ref: false })]),
+      ],
+      [
         'checkpoint',
         async () => {
           if (this.served && this.consumer) {
@@ -1625,6 +1912,8 @@ export class Daemon {
           }
         },
       ],
+      ['dead-letter sender', () => this.deadLetters.stop()],
+      ['broker probe', async () => this.probe?.close()],
       ['cluster', async () => this.cluster?.close()],
       ['consumer', async () => this.consumer?.disconnect()],
       ['versions consumer', async () => this.versionsConsumer?.disconnect()],

@@ -1,6 +1,6 @@
 /** The kafkajs client and topics of the daemon, built from its configuration. */
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from '../config/index.js';
 
 /** kafkajs options from the `kafka` section (TLS files read here, at start-up). */
@@ -148,11 +148,93 @@ export class BrokersUnreachableError extends Error {
   readonly code = 'BROKERS_UNREACHABLE';
   readonly retryable = true;
   constructor(brokers: readonly string[], cause: unknown) {
-    const why = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
     super(
-      `The Kafka brokers ${brokers.join(',')} do not answer (${why}): start one (npm run kafka:start) or set ACFT_KAFKA_BROKERS to brokers reachable from here.`,
+      `The Kafka brokers ${brokers.join(',')} do not answer (${firstLine(cause)}): start one (npm run kafka:start) or set ACFT_KAFKA_BROKERS to brokers reachable from here.`,
       { cause },
     );
     this.name = 'BrokersUnreachableError';
   }
+}
+
+/** The one-sentence error of a daemon whose brokers answer but refuse its credentials. */
+export class BrokersRefusedAuthError extends Error {
+  readonly code = 'BROKERS_REFUSED_AUTH';
+  readonly retryable = false;
+  constructor(brokers: readonly string[], cause: unknown) {
+    super(
+      `The Kafka brokers ${brokers.join(',')} refused acft's authentication (${firstLine(cause)}): check ACFT_KAFKA_SASL_MECHANISM, ACFT_KAFKA_SASL_USERNAME and ACFT_KAFKA_SASL_PASSWORD against the listener's SASL settings (and ACFT_KAFKA_SSL_ENABLED against its protocol).`,
+      { cause },
+    );
+    this.name = 'BrokersRefusedAuthError';
+  }
+}
+
+function firstLine(cause: unknown): string {
+  return cause instanceof Error ? (cause.message.split('\n')[0] ?? '') : String(cause);
+}
+
+/** Whether an error (or one of its causes) is the brokers refusing authentication. */
+function isAuthFailure(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 5) return false;
+  const type = (error as { type?: unknown }).type;
+  if (
+    error.name === 'KafkaJSSASLAuthenticationError' ||
+    type === 'SASL_AUTHENTICATION_FAILED' ||
+    type === 'ILLEGAL_SASL_STATE' ||
+    type === 'UNSUPPORTED_SASL_MECHANISM' ||
+    /\bSASL\b|authenticat/i.test(error.message)
+  )
+    return true;
+  return isAuthFailure(error.cause ?? (error as { originalError?: unknown }).originalError, depth + 1);
+}
+
+/** The error a daemon reports when its brokers cannot be used: refused credentials, or no answer. */
+export function brokersError(brokers: readonly string[], cause: unknown): Error {
+  return isAuthFailure(cause) ? new BrokersRefusedAuthError(brokers, cause) : new BrokersUnreachableError(brokers, cause);
+}
+
+/** Thrown when the broker did not take an offset commit that kafkajs reported as done. */
+export class CommitNotConfirmedError extends Error {
+  readonly code = 'COMMIT_NOT_CONFIRMED';
+  readonly retryable = true;
+  override readonly name = 'CommitNotConfirmedError';
+}
+
+/** An offset to commit (Kafka's next offset to read), by topic-partition. */
+export interface OffsetCommit {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/**
+ * Commits offsets for the consumer's group and resolves only once the broker acknowledged every one
+ * of them. kafkajs's `commitOffsets` resolves without sending anything, and swallows the error of a
+ * commit under way, whenever its runner is not running (a consumer restarting after a crash or a
+ * broker outage, or stopping); a caller that took that for a commit recorded offsets the broker
+ * never had. The broker's acknowledgement is kafkajs's `COMMIT_OFFSETS` instrumentation event,
+ * emitted synchronously inside the call when, and only when, the coordinator answered.
+ *
+ * @throws CommitNotConfirmedError when some offset was not acknowledged.
+ */
+export async function commitConfirmed(consumer: Consumer, commits: readonly OffsetCommit[]): Promise<void> {
+  if (commits.length === 0) return;
+  const acknowledged = new Set<string>();
+  const tp = (topic: string, partition: number, offset: string) => `${topic}\u0000${partition}\u0000${offset}`;
+  const stop = consumer.on(consumer.events.COMMIT_OFFSETS, (event) => {
+    for (const t of event.payload.topics)
+      for (const p of t.partitions) acknowledged.add(tp(t.topic, p.partition, String(p.offset)));
+  });
+  try {
+    await consumer.commitOffsets(
+      commits.map((c) => ({ topic: c.topic, partition: c.partition, offset: String(c.offset) })),
+    );
+  } finally {
+    stop();
+  }
+  const missing = commits.filter((c) => !acknowledged.has(tp(c.topic, c.partition, String(c.offset))));
+  if (missing.length > 0)
+    throw new CommitNotConfirmedError(
+      `the broker did not acknowledge the commit of ${missing.map((c) => `${c.topic}[${c.partition}]@${c.offset}`).join(', ')} (the consumer is not running: restarting or stopping)`,
+    );
 }

@@ -3,7 +3,7 @@
  * came with) and what makes patches of it. Patches of images are made on demand by the scoring
  * and training workers, never stored.
  */
-import type { AugmentationSpec, Roi } from '../core/patches.js';
+import { patchSide, type AugmentationSpec, type Roi } from '../core/patches.js';
 import type { Json } from '../core/checkpoint-state.js';
 import {
   ingestCandidate,
@@ -18,6 +18,7 @@ import {
   type Candidate,
   type MessageKey,
   type MessageLimits,
+  type ParseFailure,
   type ParseResult,
 } from '../messages/index.js';
 import type { ScoringInput } from '../workers/scoring-service.js';
@@ -70,15 +71,20 @@ export function takeCandidate(
   now: number,
   limits: MessageLimits,
   labeling: LabelingConfig,
+  /** Why a valid candidate cannot be used (its patches do not fit the model), if so. */
+  refuse?: (stored: StoredCandidate) => ParseFailure | undefined,
 ): ParseResult<LabelingStep<StoredCandidate>> {
   const candidate = parseCandidate(message.value, {
     limits,
-    key: message.key ?? undefined,
+    // A message without a key is a 'key-mismatch', as docs/messages.md says: null is checked.
+    key: message.key,
     keepSourceRefs: false,
   });
   if (!candidate.ok) return candidate;
   const { id } = candidate.value;
   const stored = storeCandidate(candidate.value);
+  const refusal = refuse?.(stored);
+  if (refusal !== undefined) return refusal;
   const produced = Number(message.timestamp);
   return parsed(
     ingestCandidate(
@@ -94,6 +100,25 @@ export function takeCandidate(
       labeling,
     ),
   );
+}
+
+/**
+ * The height, width and channels of the patches made of a stored candidate: those it came with,
+ * or those cut from its image by `augmentation` (its own, else the configured one). A string says
+ * why none can be made (an ROI outside the image, an invalid spec).
+ */
+export function patchShapeOf(s: StoredCandidate, augmentation: AugmentationSpec): [number, number, number] | string {
+  if (s.kind === 'patches') {
+    const [, h, w, c] = s.shape as [number, number, number, number];
+    return [h, w, c];
+  }
+  const [height, width, channels] = s.shape as [number, number, number];
+  try {
+    const side = patchSide({ height, width, channels }, augmentation, s.roi);
+    return [side, side, channels];
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }
 
 export function storedBytes(s: StoredCandidate, id: string): number {

@@ -44,6 +44,11 @@ export const modelVersionMessageSchema = z.object({
   version: opaqueIdSchema,
   /** The version it was fine-tuned from; null for one trained from M0 with no parent version. */
   parent: opaqueIdSchema.nullable(),
+  /**
+   * The M0 its lineage starts from (`m0-` and a hash of M0's topology, weights and head). A daemon
+   * serves only versions of its own M0; absent on messages of acft before lineages were recorded.
+   */
+  m0: opaqueIdSchema.optional(),
   strategy: strategySchema,
   status: z.enum(MODEL_VERSION_STATUSES),
   counts: z.object({

@@ -19,6 +19,7 @@ export const DEAD_LETTER_REASONS = [
   'unknown-candidate',
   'poison',
   'key-mismatch',
+  'shape-mismatch',
 ] as const;
 
 /** Why a message was dead-lettered. */
@@ -39,6 +40,8 @@ export const DEAD_LETTER_REASON_DESCRIPTIONS: Readonly<Record<DeadLetterReason, 
   'unknown-candidate': 'Feedback for a candidate that did not arrive within the pending-feedback time.',
   poison: 'The message passed validation but processing it threw (e.g. inside scoring).',
   'key-mismatch': "The Kafka key is missing or differs from the message's candidate id.",
+  'shape-mismatch':
+    "A valid candidate whose patches the model cannot take: another height, width or channel count than the served model's input (ACFT_MODEL_M0_PATH), or an image its patches cannot be cut from.",
 });
 
 /** Whether `value` is one of {@link DEAD_LETTER_REASONS}. */

@@ -8,6 +8,7 @@
  * dashboard and the alert rules under deploy/ query only names listed by {@link metricNames} /
  * {@link seriesNames}.
  */
+import { DROP_REASONS } from '../core/pool.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 
 /** Prefix of every metric the daemon exports, default process metrics included. */
@@ -17,6 +18,8 @@ export const METRIC_PREFIX = 'acft_';
 export const METRIC_NAMES = [
   'acft_candidates_ingested_total',
   'acft_dead_letter_total',
+  'acft_dead_letter_unsent',
+  'acft_candidates_dropped_total',
   'acft_pool_candidates',
   'acft_pool_bytes',
   'acft_pool_paused',
@@ -49,6 +52,7 @@ export const METRIC_NAMES = [
   'acft_coordinator_shortlists',
   'acft_coordinator_fenced_total',
   'acft_broker_connected',
+  'acft_broker_outages_total',
   'acft_checkpoint_seconds',
   'acft_last_checkpoint_timestamp_seconds',
 ] as const;
@@ -97,6 +101,10 @@ export interface AcftMetrics {
   readonly candidatesIngested: Counter;
   /** `acft_dead_letter_total{reason}`: messages routed to the dead-letter topic, by reason code. */
   readonly deadLettered: Counter<'reason'>;
+  /** `acft_dead_letter_unsent`: dead letters queued (and checkpointed) that the broker has not confirmed. */
+  readonly deadLetterUnsent: Gauge;
+  /** `acft_candidates_dropped_total{reason}`: candidates that left the pool unlabeled (TTL, pool bound). */
+  readonly candidatesDropped: Counter<'reason'>;
 
   /** `acft_pool_candidates`: candidates in the rolling pool (this instance's partitions). */
   readonly poolCandidates: Gauge;
@@ -164,8 +172,10 @@ export interface AcftMetrics {
   readonly coordinatorShortlists: Gauge;
   /** `acft_coordinator_fenced_total`: coordinator writes refused because a successor had taken over (scale-out). */
   readonly coordinatorFenced: Counter;
-  /** `acft_broker_connected`: 1 while the Kafka clients are connected, else 0. */
+  /** `acft_broker_connected`: 1 while the Kafka brokers answer, 0 from an outage's start to its end. */
   readonly brokerConnected: Gauge;
+  /** `acft_broker_outages_total`: outages begun (no broker answer, or a request failing). */
+  readonly brokerOutages: Counter;
   /** `acft_checkpoint_seconds`: time to write a checkpoint (temp file, fsync, rename). */
   readonly checkpointDuration: Histogram;
   /** `acft_last_checkpoint_timestamp_seconds`: Unix time of the last checkpoint written. */
@@ -228,6 +238,15 @@ export function createMetrics(
     deadLettered: counter('acft_dead_letter_total', 'Messages routed to the dead-letter topic, by reason.', [
       'reason',
     ]),
+    deadLetterUnsent: gauge(
+      'acft_dead_letter_unsent',
+      'Dead letters queued (and checkpointed) that the broker has not confirmed yet.',
+    ),
+    candidatesDropped: counter(
+      'acft_candidates_dropped_total',
+      'Candidates that left the pool without a label: expired (pool TTL) or evicted (pool bound).',
+      ['reason'],
+    ),
     poolCandidates: gauge('acft_pool_candidates', 'Candidates in the rolling pool.'),
     poolBytes: gauge('acft_pool_bytes', 'Bytes held by the rolling pool.'),
     poolPaused: gauge('acft_pool_paused', '1 while candidate partitions are paused by backpressure, else 0.'),
@@ -327,7 +346,11 @@ export function createMetrics(
       'acft_coordinator_fenced_total',
       'Coordinator writes refused because another instance had taken over (the instance stepped down).',
     ),
-    brokerConnected: gauge('acft_broker_connected', '1 while the Kafka clients are connected, else 0.'),
+    brokerConnected: gauge(
+      'acft_broker_connected',
+      '1 while the Kafka brokers answer, 0 from the start of an outage to its end.',
+    ),
+    brokerOutages: counter('acft_broker_outages_total', 'Broker outages begun.'),
     checkpointDuration: histogram(
       'acft_checkpoint_seconds',
       'Time to write a checkpoint, in seconds.',
@@ -341,6 +364,7 @@ export function createMetrics(
 
   // Known label values start at 0 so that rate() and alerts see them before the first event.
   for (const kind of FEEDBACK_KINDS) metrics.feedback.inc({ kind }, 0);
+  for (const reason of DROP_REASONS) metrics.candidatesDropped.inc({ reason }, 0);
   for (const status of WINDOW_STATUSES) metrics.windows.inc({ status }, 0);
   for (const status of MODEL_VERSION_STATUSES) metrics.modelVersions.inc({ status }, 0);
   for (const reason of options.deadLetterReasons ?? []) metrics.deadLettered.inc({ reason }, 0);

@@ -36,6 +36,8 @@ import {
 import { initBackend } from '../../src/model/backend.js';
 import { loadArtifactFromPath } from '../../src/model/model-store.js';
 import { DaemonProcess, type LogLine } from './daemon-process.js';
+import { account, assertNothingLost, tally } from './accounting.js';
+import { CliProcess } from './cli-process.js';
 import { daemonTopics, kafkaClient, uniqueTopic } from './kafka.js';
 import { Partitioners } from 'kafkajs';
 
@@ -66,6 +68,7 @@ export class FaultScenario {
   readonly sent = new Map<string, number>();
   readonly feedback: SentFeedback[] = [];
   readonly daemons: DaemonProcess[] = [];
+  readonly simulators: CliProcess[] = [];
   private producer?: Producer;
   private readonly consumers: Consumer[] = [];
   private readonly answered = new Set<string>();
@@ -135,6 +138,33 @@ export class FaultScenario {
     const d = new DaemonProcess(await this.daemonEnv(extra), wrap);
     this.daemons.push(d);
     return d;
+  }
+
+  /**
+   * Starts `acft simulate` on this scenario's topics (its oracle answers the requests). The
+   * simulator's candidates are not in {@link sent}: the accounting reads them back from the topic.
+   */
+  async startSimulator(args: readonly string[]): Promise<CliProcess> {
+    const env = await this.daemonEnv();
+    delete env['ACFT_FAULT_POINT'];
+    const sim = new CliProcess(
+      'src/cli/main.ts',
+      ['simulate', '--brokers', this.brokers.join(','), '--group-id', `${this.name}-simulator`, ...args],
+      env,
+    );
+    this.simulators.push(sim);
+    return sim;
+  }
+
+  /** Messages on `topic` now (the sum of its partitions' end offsets). */
+  async topicSize(topic: string): Promise<number> {
+    const admin = kafkaClient(this.brokers, `${this.name}-admin`).admin();
+    await admin.connect();
+    try {
+      return (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /** Starts the collectors of requests, versions and dead letters (after the daemon made the topics). */
@@ -374,21 +404,32 @@ export class FaultScenario {
   async verify(options: { expectedDead?: Record<string, number>; discarded?: readonly string[] } = {}) {
     const snap = await this.checkpoint();
     assert.ok(snap, 'a final checkpoint exists');
-    // No input lost.
-    const pooled = new Set(snap.pool.candidates.map((c) => c.id));
-    const labeled = new Map(snap.labels.records.map((r) => [r.id, r]));
+    await this.assertAllCommitted();
+    // No input lost: every candidate and feedback message on the topics accounted for, by id.
+    const acc = await account({
+      brokers: this.brokers,
+      topics: this.topics,
+      checkpoint: snap,
+      logs: this.daemons.flatMap((d) => d.lines),
+    });
+    assertNothingLost(acc);
+    // The valid candidates this test sent reached the pipeline (none dead-lettered unless expected).
     const discarded = new Set(options.discarded ?? []);
     for (const id of this.sent.keys()) {
-      if (discarded.has(id)) continue;
-      assert.ok(pooled.has(id) || labeled.has(id), `candidate ${id} is neither pooled nor labeled: lost`);
+      const outcome = acc.byId.get(id);
+      assert.ok(outcome !== undefined, `candidate ${id} is not on the candidates topic`);
+      if (!discarded.has(id))
+        assert.ok(!outcome.startsWith('dead-lettered'), `valid candidate ${id} was ${outcome}`);
     }
+    const pooled = new Set(snap.pool.candidates.map((c) => c.id));
+    const labeled = new Map(snap.labels.records.map((r) => [r.id, r]));
     for (const id of pooled) assert.ok(!labeled.has(id), `${id} both pooled and labeled`);
-    await this.assertAllCommitted();
-    // No label counted twice: once each, with the resolved label, one vote per annotator.
+    // No label counted twice: once each, with the resolved label, one vote per annotator (the
+    // feedback that became votes, read back from the topic in order).
     assert.equal(labeled.size, snap.labels.records.length, 'each labeled candidate once');
     const expected = new Map<string, Map<string, number>>();
-    for (const f of this.feedback) {
-      if (!this.sent.has(f.candidateId)) continue;
+    for (const f of acc.taken) {
+      if (f.outcome !== 'vote') continue;
       const votes = expected.get(f.candidateId) ?? new Map<string, number>();
       votes.set(f.annotatorId, f.label);
       expected.set(f.candidateId, votes);
@@ -423,7 +464,7 @@ export class FaultScenario {
       for (const d of this.dead) byReason[d.reason] = (byReason[d.reason] ?? 0) + 1;
       assert.deepEqual(byReason, options.expectedDead, 'dead-lettered by reason');
     }
-    return this.counts(snap);
+    return { ...this.counts(snap), accounting: tally(acc) };
   }
 
   counts(snap?: CheckpointSnapshot) {
@@ -453,6 +494,7 @@ export class FaultScenario {
 
   async cleanup(): Promise<void> {
     await this.stopOracle();
+    for (const sim of this.simulators) if (sim.running) await sim.stop(20_000);
     for (const d of this.daemons) {
       if (d.running) await d.stop(20_000);
     }
