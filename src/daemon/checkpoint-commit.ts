@@ -4,7 +4,12 @@
  * written (the intake keeps running), and committing them acknowledged messages whose effects were
  * only in memory, which a crash then lost (issue 14: 11-12 of 1,500 candidates per run).
  */
-import { checkpointCommits, type OffsetsState, type PartitionOffset, type PartitionPosition } from '../core/offsets.js';
+import {
+  checkpointCommits,
+  type OffsetsState,
+  type PartitionOffset,
+  type PartitionPosition,
+} from '../core/offsets.js';
 
 /** What a checkpoint needs to know of the snapshot it writes. */
 export interface Snapshot {

@@ -629,7 +629,9 @@ export class Daemon {
     this.consumer.on(this.consumer.events.CONNECT, () => this.brokerAnswered());
     this.consumer.on(this.consumer.events.FETCH, () => this.brokerAnswered());
     this.consumer.on(this.consumer.events.HEARTBEAT, () => this.brokerAnswered());
-    this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, () => this.brokerFailed('consumer request timed out'));
+    this.consumer.on(this.consumer.events.REQUEST_TIMEOUT, () =>
+      this.brokerFailed('consumer request timed out'),
+    );
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [k.topics.candidates, k.topics.feedback], fromBeginning: true });
     await this.consumer.run({
@@ -885,8 +887,14 @@ export class Daemon {
     const now = Date.now();
     try {
       if (source.topic === config.kafka.topics.candidates) {
-        const taken = takeCandidate(this.state, message, source, now, config.limits, this.labelingConfig, (stored) =>
-          this.patchShapeRefusal(stored),
+        const taken = takeCandidate(
+          this.state,
+          message,
+          source,
+          now,
+          config.limits,
+          this.labelingConfig,
+          (stored) => this.patchShapeRefusal(stored),
         );
         if (!taken.ok) return this.deadLetter(source, message, taken.reason, taken.error);
         const step = taken.value;
@@ -1066,7 +1074,10 @@ export class Daemon {
           if (e.reason === 'expired' || e.reason === 'pool-full')
             this.dropped[e.reason === 'expired' ? 'expired' : 'evicted'].push(e.id);
           if (e.reason !== 'too-large')
-            this.log.debug({ event: 'candidate-refused', reason: e.reason }, 'candidate not admitted to the pool');
+            this.log.debug(
+              { event: 'candidate-refused', reason: e.reason },
+              'candidate not admitted to the pool',
+            );
           break;
         case 'lease-expired':
           this.metrics.labelingRequestsExpired.inc();
@@ -1103,7 +1114,11 @@ export class Daemon {
         case 'dead-letter': {
           this.metrics.feedback.inc({ kind: 'unknown' });
           // Waiting feedback of a checkpoint from before sources were kept has none: partition 0, offset 0.
-          const source = e.feedback.source ?? { topic: this.config.kafka.topics.feedback, partition: 0, offset: 0 };
+          const source = e.feedback.source ?? {
+            topic: this.config.kafka.topics.feedback,
+            partition: 0,
+            offset: 0,
+          };
           this.deadLetter(
             source,
             { key: Buffer.from(e.feedback.candidateId), value: null },
@@ -1263,7 +1278,8 @@ export class Daemon {
         );
         // Patches of another shape than the model takes are caught at intake; one that got through
         // (a version of another input shape, say) is still named for what it is.
-        const reason = error instanceof Error && /the model takes/.test(error.message) ? 'shape-mismatch' : 'poison';
+        const reason =
+          error instanceof Error && /the model takes/.test(error.message) ? 'shape-mismatch' : 'poison';
         this.deadLetter(candidate.source, { key: Buffer.from(id), value: null }, reason, error, {
           fromMessage: false,
         });

@@ -44,7 +44,8 @@ export function deadLettersOf(checkpoint: unknown): QueuedDeadLetter[] {
     typeof x === 'object' &&
     x !== null &&
     typeof (x as Record<string, unknown>)['value'] === 'string' &&
-    (typeof (x as Record<string, unknown>)['key'] === 'string' || (x as Record<string, unknown>)['key'] === null);
+    (typeof (x as Record<string, unknown>)['key'] === 'string' ||
+      (x as Record<string, unknown>)['key'] === null);
   if (!Array.isArray(list) || !list.every(valid))
     throw new Error('checkpoint deadLetters is not a list of { key, value } messages');
   return list.map((d) => ({ key: d.key, value: d.value }));

@@ -63,7 +63,12 @@ export async function initialModel(m0Path: string, numClasses: number, seed: num
     const source = await serializeModel(model);
     if (outputClasses(model) === numClasses) {
       model.dispose();
-      return { version: m0VersionId(source.topology, sha256, null), artifact: source, holdoutAuc: null, inputShape };
+      return {
+        version: m0VersionId(source.topology, sha256, null),
+        artifact: source,
+        holdoutAuc: null,
+        inputShape,
+      };
     }
     // The new head shares M0's lower layers: disposing it disposes them (and so M0).
     const adapted = replaceHead(model, numClasses, deriveSeed('head', seed));

@@ -190,7 +190,9 @@ function isAuthFailure(error: unknown, depth = 0): boolean {
 
 /** The error a daemon reports when its brokers cannot be used: refused credentials, or no answer. */
 export function brokersError(brokers: readonly string[], cause: unknown): Error {
-  return isAuthFailure(cause) ? new BrokersRefusedAuthError(brokers, cause) : new BrokersUnreachableError(brokers, cause);
+  return isAuthFailure(cause)
+    ? new BrokersRefusedAuthError(brokers, cause)
+    : new BrokersUnreachableError(brokers, cause);
 }
 
 /** Thrown when the broker did not take an offset commit that kafkajs reported as done. */
@@ -220,7 +222,8 @@ export interface OffsetCommit {
 export async function commitConfirmed(consumer: Consumer, commits: readonly OffsetCommit[]): Promise<void> {
   if (commits.length === 0) return;
   const acknowledged = new Set<string>();
-  const tp = (topic: string, partition: number, offset: string) => `${topic}\u0000${partition}\u0000${offset}`;
+  const tp = (topic: string, partition: number, offset: string) =>
+    `${topic}\u0000${partition}\u0000${offset}`;
   const stop = consumer.on(consumer.events.COMMIT_OFFSETS, (event) => {
     for (const t of event.payload.topics)
       for (const p of t.partitions) acknowledged.add(tp(t.topic, p.partition, String(p.offset)));

@@ -107,7 +107,10 @@ export function takeCandidate(
  * or those cut from its image by `augmentation` (its own, else the configured one). A string says
  * why none can be made (an ROI outside the image, an invalid spec).
  */
-export function patchShapeOf(s: StoredCandidate, augmentation: AugmentationSpec): [number, number, number] | string {
+export function patchShapeOf(
+  s: StoredCandidate,
+  augmentation: AugmentationSpec,
+): [number, number, number] | string {
   if (s.kind === 'patches') {
     const [, h, w, c] = s.shape as [number, number, number, number];
     return [h, w, c];

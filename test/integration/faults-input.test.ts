@@ -113,17 +113,32 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
             'patches',
           ),
         },
-        // Valid on the wire, but its 16x16 patches do not fit the 28x28 model: it throws in scoring.
+        // Valid on the wire, but its 16x16 patches do not fit the 28x28 model: refused at intake.
         {
-          key: 'bad-poison',
+          key: 'bad-shape-mismatch',
           value: candidateJson(
-            'bad-poison',
+            'bad-shape-mismatch',
             { dtype: 'uint8', shape: [4, 16, 16, 1], data: b64(new Uint8Array(4 * 256).fill(7)) },
             'patches',
           ),
         },
       ];
       await s.send(t.candidates, bad);
+      // Valid messages without a key: scale-out could not route them, so they are refused.
+      const keyless = candidateJson('keyless-1', { dtype: 'uint8', shape: [28, 28, 1], data: b64(img) });
+      await s.send(t.candidates, [{ key: null, value: keyless }]);
+      await s.send(t.feedback, [
+        {
+          key: null,
+          value: JSON.stringify({
+            schema: 'acft.feedback/v1',
+            candidateId: ids[0],
+            label: 0,
+            annotatorId: 'cad',
+            time: new Date().toISOString(),
+          }),
+        },
+      ]);
       // An unknown class (the task has 2).
       await s.send(t.feedback, [
         {
@@ -150,7 +165,7 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
         assert.ok(Date.now() < deadline, `labels not checkpointed:\n${d1.tail()}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-      await s.waitFor('every dead letter', () => s.dead.length >= 10, 60_000, d1);
+      await s.waitFor('every dead letter', () => s.dead.length >= 12, 60_000, d1);
       assert.equal(d1.events('started').length, 1, 'no restart loop');
       const digest = await s.digest();
       d1.kill('SIGKILL');
@@ -187,7 +202,8 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
           'tensor-shape': 1,
           oversized: 1,
           'limit-exceeded': 1,
-          poison: 1,
+          'shape-mismatch': 1,
+          'key-mismatch': 2,
           'unknown-class': 1,
           'unknown-candidate': 1,
         },
@@ -207,7 +223,8 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
       const url = await d.url();
       const served = (await readyDetails(url)).details['servedVersion'];
       await initBackend('cpu');
-      const m0 = await initialModel('models/m0-digits', 2, 7);
+      // The daemon's M0: the default model, the task's 2 classes, the default training seed.
+      const m0 = await initialModel('models/m0-digits', 2, 1);
       const dir = path.join(await s.dir, 'published');
       await mkdir(dir, { recursive: true });
       const good = await saveArtifactToDir(m0.artifact, path.join(dir, 'good'), {
@@ -230,11 +247,12 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
         createdAt: new Date().toISOString(),
         info: {},
       });
-      const message = (version: string, location: string, sha256: string) => ({
+      const message = (version: string, location: string, sha256: string, lineage = m0.version) => ({
         key: version,
         value: encodeModelVersion({
           version,
           parent: null,
+          m0: lineage,
           strategy: 'ACFT(HQ)',
           status: 'promoted',
           counts: { q: 1, h: 0, labeled: 1, holdout: 0 },
@@ -252,10 +270,20 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
         message('mv-truncated', path.join(dir, 'truncated'), truncatedSha.acft.sha256),
         message('mv-wrong-sha', good.dir, 'f'.repeat(64)),
         message('mv-nan', bad.dir, bad.sha256),
+        // An intact artifact, of another M0's lineage.
+        message('mv-foreign', good.dir, good.sha256, 'm0-000000000000'),
       ]);
-      await s.waitFor('three refusals', () => d.events('model-refused').length >= 3, 60_000, d);
+      await s.waitFor('four refusals', () => d.events('model-refused').length >= 4, 60_000, d);
       const refused = d.events('model-refused').map((l) => l['version']);
-      assert.deepEqual(refused.sort(), ['mv-nan', 'mv-truncated', 'mv-wrong-sha']);
+      assert.deepEqual(refused.sort(), ['mv-foreign', 'mv-nan', 'mv-truncated', 'mv-wrong-sha']);
+      assert.deepEqual(
+        d
+          .events('model-refused')
+          .filter((l) => l['reason'] === 'lineage')
+          .map((l) => l['version']),
+        ['mv-foreign'],
+        'refused for its lineage; the others for their artifacts',
+      );
       const after = await readyDetails(url);
       assert.equal(after.details['servedVersion'], served, 'the last good version keeps serving');
       assert.ok(after.ready);

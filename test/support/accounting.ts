@@ -26,13 +26,7 @@ import { kafkaClient, uniqueTopic } from './kafka.js';
 const GENEROUS_LIMITS = { maxPayloadBytes: 64 << 20, maxPatches: 4096, maxImageSide: 8192, maxChannels: 16 };
 
 export type CandidateOutcome =
-  | 'pooled'
-  | 'labeled'
-  | 'expired'
-  | 'evicted'
-  | 'duplicate'
-  | `dead-lettered:${string}`
-  | 'lost';
+  'pooled' | 'labeled' | 'expired' | 'evicted' | 'duplicate' | `dead-lettered:${string}` | 'lost';
 
 export type FeedbackOutcome = 'vote' | 'waiting' | `dead-lettered:${string}` | 'lost';
 
@@ -52,7 +46,12 @@ export interface Accounting {
   /** Outcomes of the candidate ids (the last message of each id that is not a duplicate). */
   readonly byId: Map<string, CandidateOutcome>;
   /** The feedback that became votes or waits, in topic order per partition. */
-  readonly taken: readonly { candidateId: string; annotatorId: string; label: number; outcome: FeedbackOutcome }[];
+  readonly taken: readonly {
+    candidateId: string;
+    annotatorId: string;
+    label: number;
+    outcome: FeedbackOutcome;
+  }[];
 }
 
 /** Reads every message of `topic` up to its end at the time of the call. */
@@ -61,7 +60,9 @@ export async function readTopic(brokers: string[], topic: string): Promise<ReadM
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const want = new Map(ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
+  const want = new Map(
+    ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]),
+  );
   const out: ReadMessage[] = [];
   if (want.size === 0) return out;
   const consumer = kafka.consumer({ groupId: uniqueTopic('reader'), maxWaitTimeInMs: 100 });
@@ -120,7 +121,8 @@ export async function account(options: AccountOptions): Promise<Accounting> {
   const pooled = new Set(checkpoint.pool.candidates.map((c) => c.id));
   const labeled = new Map(checkpoint.labels.records.map((r) => [r.id, r]));
   const dropped = new Map<string, 'expired' | 'evicted'>();
-  for (const e of eventsOf(options.logs, candidatesDroppedEvent)) for (const id of e.ids) dropped.set(id, e.reason);
+  for (const e of eventsOf(options.logs, candidatesDroppedEvent))
+    for (const id of e.ids) dropped.set(id, e.reason);
 
   const candidates = new Map<string, { id: string | undefined; outcome: CandidateOutcome }>();
   const byId = new Map<string, CandidateOutcome>();
@@ -157,11 +159,17 @@ export async function account(options: AccountOptions): Promise<Accounting> {
     else if (parsed.ok) {
       const record = labeled.get(parsed.value.candidateId);
       if (record?.votes.some((v) => v.annotatorId === parsed.value.annotatorId)) outcome = 'vote';
-      else if (pendingVotes.has(`${parsed.value.candidateId}\u0000${parsed.value.annotatorId}`)) outcome = 'waiting';
+      else if (pendingVotes.has(`${parsed.value.candidateId}\u0000${parsed.value.annotatorId}`))
+        outcome = 'waiting';
     }
     feedback.set(at, { candidateId, outcome });
     if (parsed.ok && (outcome === 'vote' || outcome === 'waiting'))
-      taken.push({ candidateId: parsed.value.candidateId, annotatorId: parsed.value.annotatorId, label: parsed.value.label, outcome });
+      taken.push({
+        candidateId: parsed.value.candidateId,
+        annotatorId: parsed.value.annotatorId,
+        label: parsed.value.label,
+        outcome,
+      });
   }
   return { candidates, feedback, byId, taken };
 }

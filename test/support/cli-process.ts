@@ -63,7 +63,8 @@ export class CliProcess {
     for (;;) {
       const found = this.lines.find((l) => pattern.test(l));
       if (found !== undefined) return found;
-      if (!this.running) throw new Error(`exited (${JSON.stringify(this.exit)}) before ${pattern}:\n${this.tail()}`);
+      if (!this.running)
+        throw new Error(`exited (${JSON.stringify(this.exit)}) before ${pattern}:\n${this.tail()}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.tail()}`);
       await new Promise((r) => setTimeout(r, 50));
     }

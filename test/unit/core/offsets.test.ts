@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
+  checkpointCommits,
   checkpointPositions,
   committable,
   done,
@@ -12,6 +13,7 @@ import {
   ownedPartitions,
   restoreOffsets,
   revoke,
+  setCommitted,
   track,
   trackDone,
   type OffsetsState,
@@ -237,5 +239,58 @@ void describe('offset tracking properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+void describe('commits of a written checkpoint', () => {
+  void it("commit the snapshot's positions, not where the live offsets moved meanwhile", () => {
+    const s = trackAll(emptyOffsets(), [0, 1, 2, 3]);
+    for (const o of [0, 1, 2]) done(s, m(o));
+    const positions = checkpointPositions(s);
+    // While the checkpoint is written the intake goes on: 3..9 done, the live frontier at 10.
+    done(s, m(3));
+    for (let o = 4; o < 10; o++) trackDone(s, m(o));
+    assert.deepEqual(committable(s), [m(10)]);
+    assert.deepEqual(checkpointCommits(positions, s), [m(3)]);
+  });
+
+  void it('leaves out positions not past the last commit, and partitions no longer owned', () => {
+    const s = trackAll(emptyOffsets(), [0, 1]);
+    trackAll(s, [5], 1);
+    done(s, m(0));
+    done(s, m(5, 1));
+    markCommitted(s, [m(6, 1)]);
+    const positions = checkpointPositions(s);
+    assert.deepEqual(checkpointCommits(positions, s), [m(1)]);
+    revoke(s, [{ topic: 'candidates', partition: 0 }]);
+    assert.deepEqual(checkpointCommits(positions, s), []);
+  });
+
+  void it('holds for any interleaving: never past a message not done when the snapshot was taken', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.nat(40)), { maxLength: 60 }),
+        fc.array(fc.nat(40), { maxLength: 30 }),
+        (steps, later) => {
+          const s = emptyOffsets();
+          for (const [isDone, o] of steps) (isDone ? done : track)(s, m(o));
+          const positions = checkpointPositions(s);
+          const pendingAtSnapshot = [...(s.partitions.values().next().value?.pending ?? [])];
+          for (const o of later) trackDone(s, m(o));
+          for (const c of checkpointCommits(positions, s))
+            for (const p of pendingAtSnapshot)
+              assert.ok(c.offset <= p, `commit ${c.offset} passes pending ${p}`);
+        },
+      ),
+      { seed: 14, numRuns: 300 },
+    );
+  });
+
+  void it("setCommitted takes the broker's word, back as well as forward", () => {
+    const s = restoreOffsets([{ topic: 'candidates', partition: 0, position: 7, committed: 7 }]);
+    setCommitted(s, [{ topic: 'candidates', partition: 0, committed: 5 }]);
+    assert.deepEqual(checkpointCommits(checkpointPositions(s), s), [m(7)]);
+    setCommitted(s, [{ topic: 'candidates', partition: 0, committed: null }]);
+    assert.equal(s.partitions.values().next().value?.committed, null);
   });
 });

@@ -275,6 +275,17 @@ void describe('promotionDecision', () => {
     assert.equal(promotionDecision(NaN, null, 0), 'promoted');
     assert.equal(promotionDecision(NaN, 0.7, 0.05), 'rejected');
   });
+
+  void it('rejects a version below the AUC floor whatever its parent scored, and not one without an AUC', () => {
+    // Issue 14: a version with AUC 0 was promoted because its parent's was 0 too.
+    assert.equal(promotionDecision(0, 0, 0.02), 'promoted', 'no floor: level with the parent');
+    assert.equal(promotionDecision(0, 0, 0.02, undefined, 0.5), 'rejected');
+    assert.equal(promotionDecision(0.4, null, 0.02, undefined, 0.5), 'rejected', 'no parent AUC');
+    assert.equal(promotionDecision(0.49, 0.3, 0.02, { positives: 5, negatives: 5 }, 0.5), 'rejected');
+    assert.equal(promotionDecision(0.5, null, 0.02, undefined, 0.5), 'promoted', 'at the floor');
+    assert.equal(promotionDecision(NaN, null, 0.02, undefined, 0.5), 'promoted', 'one-class hold-out');
+    assert.equal(promotionDecision(0.1, 0.1, 0.02, undefined, 0), 'promoted', 'floor 0 is off');
+  });
 });
 
 void describe('labeling requests', () => {

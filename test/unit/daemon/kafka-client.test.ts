@@ -76,3 +76,28 @@ void describe('kafkaOptions: SASL and TLS as kafkajs takes them', () => {
     );
   });
 });
+
+void describe('brokersError: what the daemon says when its brokers cannot be used', () => {
+  void it('tells refused credentials from brokers that do not answer', async () => {
+    const { brokersError, BrokersRefusedAuthError, BrokersUnreachableError } = await import(
+      '../../../src/daemon/kafka-client.js'
+    );
+    const sasl = Object.assign(
+      new Error('SASL PLAIN authentication failed: Authentication failed: Invalid username or password'),
+      { name: 'KafkaJSSASLAuthenticationError' },
+    );
+    const refused = brokersError(['b:9093'], sasl);
+    assert.ok(refused instanceof BrokersRefusedAuthError);
+    assert.match(refused.message, /refused acft's authentication/);
+    assert.match(refused.message, /ACFT_KAFKA_SASL_USERNAME/);
+    assert.doesNotMatch(refused.message, /start one/);
+    const wrapped = Object.assign(new Error('retries exhausted'), { originalError: sasl });
+    assert.ok(brokersError(['b:9093'], wrapped) instanceof BrokersRefusedAuthError);
+    const refusedConnection = Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9'), {
+      name: 'KafkaJSConnectionError',
+    });
+    const gone = brokersError(['127.0.0.1:9'], refusedConnection);
+    assert.ok(gone instanceof BrokersUnreachableError);
+    assert.match(gone.message, /do not answer/);
+  });
+});

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { labelingConfigOf, resolveConfig } from '../../../src/config/index.js';
 import { emptyLabels, type LabelingState } from '../../../src/core/labels.js';
 import { emptyPool, getCandidate, poolSize } from '../../../src/core/pool.js';
-import { storedBytes, takeCandidate, type StoredCandidate } from '../../../src/daemon/stored-candidate.js';
+import {
+  patchShapeOf,
+  storedBytes,
+  takeCandidate,
+  type StoredCandidate,
+} from '../../../src/daemon/stored-candidate.js';
 import { encodeCandidate, type Candidate } from '../../../src/messages/index.js';
 
 const config = resolveConfig({ env: {} });
@@ -99,5 +104,70 @@ void describe('takeCandidate', () => {
     assert.ok(taken.ok);
     const stored = getCandidate(taken.value.state.pool, 'c-5')!.payload;
     assert.equal(JSON.stringify(stored).includes('st-1'), false);
+  });
+
+  void it('dead-letters a candidate without a key as a key mismatch (the fast path and the standard one)', () => {
+    const state = empty();
+    for (const c of [
+      candidate('c-6'),
+      { ...candidate('c-7'), content: { ...candidate('c-7').content, roi: undefined } },
+    ]) {
+      const taken = takeCandidate(
+        state,
+        message(c as Candidate, NOW, null),
+        source,
+        NOW,
+        config.limits,
+        labeling,
+      );
+      assert.equal(!taken.ok && taken.reason, 'key-mismatch');
+    }
+    assert.equal(poolSize(state.pool), 0);
+  });
+
+  void it('refuses a valid candidate its check refuses (patches the model cannot take), leaving the state alone', () => {
+    const state = empty();
+    const taken = takeCandidate(
+      state,
+      message(candidate('c-8'), NOW),
+      source,
+      NOW,
+      config.limits,
+      labeling,
+      (stored) => {
+        const shape = patchShapeOf(stored, { size: 4 });
+        return typeof shape !== 'string' && shape[2] !== 3
+          ? { ok: false, reason: 'shape-mismatch', error: `its patches are ${shape.join('x')}` }
+          : undefined;
+      },
+    );
+    assert.deepEqual(taken, { ok: false, reason: 'shape-mismatch', error: 'its patches are 4x4x1' });
+    assert.equal(poolSize(state.pool), 0);
+  });
+});
+
+void describe('patchShapeOf', () => {
+  void it('is the patches carried, or the side the augmentation cuts from the image with its channels', () => {
+    const patches: StoredCandidate = {
+      kind: 'patches',
+      dtype: 'uint8',
+      shape: [2, 8, 8, 3],
+      data: new Uint8Array(384),
+    };
+    assert.deepEqual(patchShapeOf(patches, { size: 28 }), [8, 8, 3]);
+    const image: StoredCandidate = {
+      kind: 'image',
+      dtype: 'uint8',
+      shape: [64, 64, 3],
+      data: new Uint8Array(64 * 64 * 3),
+    };
+    assert.deepEqual(patchShapeOf(image, { size: 28 }), [28, 28, 3]);
+    const roi: StoredCandidate = { ...image, roi: { x: 4, y: 4, width: 10, height: 10 } };
+    assert.deepEqual(patchShapeOf(roi, {}), [10, 10, 3], "without a size: the ROI's side");
+    assert.match(
+      String(patchShapeOf(image, { size: 0 })),
+      /size must be a positive integer/,
+      'an invalid spec: why',
+    );
   });
 });
