@@ -60,6 +60,12 @@ export interface LoggerConfig {
   readonly redactPaths?: readonly string[];
   /** Where lines go (default: standard output). Anything with `write(line: string)`. */
   readonly destination?: DestinationStream;
+  /**
+   * Write each line to standard output before the call returns (default: pino's asynchronous
+   * writes). The daemon's lines are few (state changes, not messages), and a line about what it
+   * did (a candidate dropped, a commit) must not be lost with the process in a crash.
+   */
+  readonly sync?: boolean;
   /** Fields on every line (default `{ service: 'acft' }` plus pid and hostname). */
   readonly base?: Readonly<Record<string, unknown>>;
 }
@@ -97,7 +103,9 @@ export function createLogger(config: LoggerConfig): Logger {
       },
     },
   };
-  return config.destination === undefined ? pino(options) : pino(options, config.destination);
+  const destination =
+    config.destination ?? (config.sync === true ? pino.destination({ dest: 1, sync: true }) : undefined);
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 /** An error as it may appear in a log line. */
