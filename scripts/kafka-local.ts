@@ -78,10 +78,12 @@ async function start(args: string[]): Promise<void> {
     logLevel: parseLevel(values['log-level']),
     log: stderrLine,
   });
+  const brokers = broker.brokers.join(',');
   process.stdout.write(
     `Kafka is ready in ${Date.now() - t0} ms (pid ${broker.pid}, data ${broker.dataDir}).\n` +
-      `Bootstrap servers: ${broker.brokers.join(',')}\n` +
-      `  export KAFKA_BROKERS=${broker.brokers.join(',')}\n` +
+      `Bootstrap servers: ${brokers}\n` +
+      `  export ACFT_KAFKA_BROKERS=${brokers}   # acft run, acft simulate\n` +
+      `  export KAFKA_BROKERS=${brokers}        # npm test, npm run demo: use this broker\n` +
       `Press Ctrl-C to stop.\n`,
   );
   const result = await Promise.race([signal, broker.exited]);
@@ -154,12 +156,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Exits explicitly: the signal listeners and the keep-alive timer of `start` would otherwise keep
+// a process whose broker died running forever.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`kafka-local: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -12,7 +12,11 @@ export function runCommand(): Command {
     .option('--config <path>', 'JSON configuration file (environment variables win over it)')
     .action(async (flags: { config?: string }) => {
       const config = loadConfig(flags.config === undefined ? {} : { file: flags.config });
-      const logger = createLogger({ level: config.log.level, redactPaths: config.log.redactPaths, sync: true });
+      const logger = createLogger({
+        level: config.log.level,
+        redactPaths: config.log.redactPaths,
+        sync: true,
+      });
       logger.info({ event: 'config', config: redactConfig(config) }, 'configuration loaded');
       const daemon = await Daemon.start({ config, logger });
       await new Promise<void>((resolve) => {

@@ -367,6 +367,7 @@ export class Daemon {
       maxInFlightRequests: 1,
     });
     await this.producer.connect();
+    this.metrics.brokerConnected.set(1);
     this.brokerAnswered();
     // Dead letters of the restored checkpoint that the broker had not confirmed.
     void this.deadLetters.flush();

@@ -149,11 +149,20 @@ export class BrokersUnreachableError extends Error {
   readonly retryable = true;
   constructor(brokers: readonly string[], cause: unknown) {
     super(
-      `The Kafka brokers ${brokers.join(',')} do not answer (${firstLine(cause)}): start one (npm run kafka:start) or set ACFT_KAFKA_BROKERS to brokers reachable from here.`,
+      isClosedByPeer(cause)
+        ? `The Kafka brokers ${brokers.join(',')} closed the connection without answering (${firstLine(cause)}): their listener likely wants TLS or SASL, which acft has off: set ACFT_KAFKA_SSL and ACFT_KAFKA_SASL_MECHANISM, ACFT_KAFKA_SASL_USERNAME and ACFT_KAFKA_SASL_PASSWORD as the listener needs.`
+        : `The Kafka brokers ${brokers.join(',')} do not answer (${firstLine(cause)}): start one (npm run kafka:start) or set ACFT_KAFKA_BROKERS to brokers reachable from here.`,
       { cause },
     );
     this.name = 'BrokersUnreachableError';
   }
+}
+
+/** A connection the broker's side closed (it was reached, and would not speak acft's protocol). */
+function isClosedByPeer(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 5) return false;
+  if (error.name === 'KafkaJSConnectionClosedError') return true;
+  return isClosedByPeer(error.cause ?? (error as { originalError?: unknown }).originalError, depth + 1);
 }
 
 /** The one-sentence error of a daemon whose brokers answer but refuse its credentials. */

@@ -71,6 +71,12 @@ export interface EmbeddedBrokerOptions {
   jvmArgs?: string[];
   /** Grace period for SIGTERM in stop() before SIGKILL. Default 15 000 ms. */
   stopTimeoutMs?: number;
+  /**
+   * A second client listener, SASL_PLAINTEXT with the PLAIN mechanism, on another free port, for
+   * these users (name to password); see {@link EmbeddedBroker.saslBrokers}. For tests of
+   * authentication: PLAIN sends the password as is, so only ever on loopback.
+   */
+  saslPlainUsers?: Record<string, string>;
 }
 
 export interface EmbeddedBrokerExit {
@@ -81,6 +87,8 @@ export interface EmbeddedBrokerExit {
 export interface EmbeddedBroker {
   /** Bootstrap servers, e.g. ['127.0.0.1:40123']. */
   readonly brokers: string[];
+  /** The SASL_PLAINTEXT (PLAIN) listener's bootstrap servers, with `saslPlainUsers`. */
+  readonly saslBrokers?: string[];
   readonly port: number;
   readonly controllerPort: number;
   readonly dataDir: string;
@@ -333,7 +341,25 @@ export function serverProperties(p: {
   dataDir: string;
   autoCreateTopics: boolean;
   extra?: Record<string, string>;
+  sasl?: { port: number; users: Record<string, string> };
 }): string {
+  const sasl = p.sasl;
+  const quote = (x: string) => `"${x.replace(/["\\]/g, '')}"`;
+  const saslProps: Record<string, string> =
+    sasl === undefined
+      ? {}
+      : {
+          listeners: `PLAINTEXT://${LOOPBACK}:${p.port},SASL_PLAINTEXT://${LOOPBACK}:${sasl.port},CONTROLLER://${LOOPBACK}:${p.controllerPort}`,
+          'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${p.port},SASL_PLAINTEXT://${LOOPBACK}:${sasl.port}`,
+          'listener.security.protocol.map':
+            'PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT',
+          'sasl.enabled.mechanisms': 'PLAIN',
+          'listener.name.sasl_plaintext.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required ${Object.entries(
+            sasl.users,
+          )
+            .map(([user, password]) => `user_${user.replace(/[^A-Za-z0-9_-]/g, '')}=${quote(password)}`)
+            .join(' ')};`,
+        };
   const props: Record<string, string> = {
     'process.roles': 'broker,controller',
     'node.id': String(NODE_ID),
@@ -362,6 +388,7 @@ export function serverProperties(p: {
     'num.network.threads': '2',
     'num.io.threads': '4',
     'num.recovery.threads.per.data.dir': '1',
+    ...saslProps,
     ...p.extra,
   };
   return (
@@ -518,6 +545,7 @@ interface LaunchParams {
   dataDir: string;
   port: number;
   controllerPort: number;
+  saslPort: number | undefined;
   clusterId: string;
   propsPath: string;
   log4jArg: string;
@@ -654,6 +682,7 @@ async function launch(p: LaunchParams): Promise<EmbeddedBroker> {
 
   return {
     brokers,
+    ...(p.saslPort !== undefined ? { saslBrokers: [`${LOOPBACK}:${p.saslPort}`] } : {}),
     port: p.port,
     controllerPort: p.controllerPort,
     dataDir: p.dataDir,
@@ -706,13 +735,18 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
     for (let attempt = 1; ; attempt++) {
       let port: number;
       let controllerPort: number;
+      // Ports bound together are distinct: the SASL listener's comes from the same probe.
+      const probed = await freePorts(3);
+      const spare = probed.filter(
+        (candidate) => candidate !== opts.port && candidate !== opts.controllerPort,
+      );
+      const saslPort = opts.saslPlainUsers === undefined ? undefined : (spare.pop() as number);
       if (opts.port !== undefined) {
         if (attempt > 1) await assertPortFree(opts.port);
         port = opts.port;
-        controllerPort =
-          opts.controllerPort ?? ((await freePorts(2)).find((candidate) => candidate !== port) as number);
+        controllerPort = opts.controllerPort ?? (spare[0] as number);
       } else {
-        [port, controllerPort] = (await freePorts(2)) as [number, number];
+        [port, controllerPort] = spare as [number, number];
       }
       await writeFile(
         propsPath,
@@ -722,6 +756,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
           dataDir,
           autoCreateTopics: opts.autoCreateTopics ?? false,
           extra: opts.extraProperties,
+          ...(saslPort !== undefined ? { sasl: { port: saslPort, users: opts.saslPlainUsers ?? {} } } : {}),
         }),
       );
 
@@ -766,6 +801,7 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pro
           dataDir,
           port,
           controllerPort,
+          saslPort,
           clusterId,
           propsPath,
           log4jArg,
