@@ -12,6 +12,7 @@ import {
   coordinatorTransactionalId,
 } from '../../src/daemon/coordinator-writer.js';
 import { uniqueTopic, useKafka } from '../support/kafka.js';
+import { patience } from '../support/patience.js';
 
 const kafka = useKafka();
 
@@ -37,9 +38,9 @@ async function readAll(topics: string[], readUncommitted: boolean): Promise<Map<
       return Promise.resolve();
     },
   });
-  const deadline = Date.now() + 30_000;
+  const budget = patience(30_000);
   while (topics.some((t) => (read.get(t) ?? 0) < (ends.get(t) ?? 0))) {
-    if (Date.now() > deadline) throw new Error('topics not read to their ends');
+    if (budget.expired()) throw new Error('topics not read to their ends');
     await new Promise((r) => setTimeout(r, 100));
   }
   await consumer.disconnect();

@@ -28,6 +28,7 @@ import {
   type ModelVersionMessage,
 } from '../../src/messages/index.js';
 import { daemonKafkaConfig, uniqueTopic, useKafka } from '../support/kafka.js';
+import { patience } from '../support/patience.js';
 
 const kafka = useKafka();
 
@@ -127,9 +128,9 @@ async function collect<T>(
 }
 
 async function waitFor(what: string, predicate: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const budget = patience(timeoutMs);
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (budget.expired()) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -21,6 +21,7 @@ import { initBackend } from '../../src/model/backend.js';
 import { saveArtifactToDir } from '../../src/model/model-store.js';
 import { FaultScenario, taskData } from '../support/fault-scenario.js';
 import { useKafka } from '../support/kafka.js';
+import { patience } from '../support/patience.js';
 
 const kafka = useKafka();
 
@@ -158,11 +159,11 @@ describe('hostile input on a real broker', { timeout: 600_000 }, () => {
         .slice(2, 8)
         .map((id) => ({ candidateId: id, label: s.sent.get(id)!, annotatorId: 'dr-a' }));
       await s.sendFeedback(first);
-      const deadline = Date.now() + 60_000;
+      const budget = patience(60_000);
       for (;;) {
         const snap = await s.checkpoint();
         if (snap && snap.labels.records.length >= 7) break;
-        assert.ok(Date.now() < deadline, `labels not checkpointed:\n${d1.tail()}`);
+        assert.ok(!budget.expired(), `labels not checkpointed:\n${d1.tail()}`);
         await new Promise((r) => setTimeout(r, 200));
       }
       await s.waitFor('every dead letter', () => s.dead.length >= 12, 60_000, d1);

@@ -71,7 +71,7 @@ async function settledCoordinator(a: Instance, b: Instance): Promise<[Instance, 
 /** A message as published, with its broker record timestamp (kafkajs sets it at send time). */
 type Stamped<T> = T & { at: number };
 
-void describe('a frozen coordinator is fenced when it wakes up', { timeout: 240_000 }, () => {
+void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_000 }, () => {
   const name = uniqueTopic('fence');
   const topics = clusterTopics(name);
   const requests: Stamped<LabelingRequestMessage>[] = [];

@@ -29,15 +29,16 @@ import { isUnsolicited } from '../../src/simulate/oracle.js';
 import type { VersionReport } from '../../src/simulate/report.js';
 import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
 import { createTopics, uniqueTopic, useKafka } from '../support/kafka.js';
+import { patience } from '../support/patience.js';
 
 const TOTAL = 30;
 const SEED = 3;
 const UNSOLICITED = 0.3;
 
 async function waitFor(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const budget = patience(timeoutMs);
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (budget.expired()) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -230,8 +231,8 @@ describe('acft simulate on a real broker', { timeout: 240_000 }, () => {
     // Every request is answered or ignored: its offset is committed.
     const admin = await kafka.admin();
     let committed: string | undefined;
-    const deadline = Date.now() + 30_000;
-    while (committed !== '4' && Date.now() < deadline) {
+    const budget = patience(30_000);
+    while (committed !== '4' && !budget.expired()) {
       const offsets = await admin.fetchOffsets({ groupId, topics: [topics.labelingRequests] });
       committed = offsets[0]?.partitions[0]?.offset;
       if (committed !== '4') await new Promise((resolve) => setTimeout(resolve, 100));

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { patience } from './patience.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -59,13 +60,13 @@ export class CliProcess {
 
   /** Waits for a line matching `pattern`; fails early when the process exits first. */
   async waitForLine(pattern: RegExp, timeoutMs = 120_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
+    const budget = patience(timeoutMs);
     for (;;) {
       const found = this.lines.find((l) => pattern.test(l));
       if (found !== undefined) return found;
       if (!this.running)
         throw new Error(`exited (${JSON.stringify(this.exit)}) before ${pattern}:\n${this.tail()}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.tail()}`);
+      if (budget.expired()) throw new Error(`timed out waiting for ${pattern}:\n${this.tail()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { patience } from './patience.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -77,13 +78,13 @@ export class DaemonProcess {
     timeoutMs = 120_000,
     where: (l: LogLine) => boolean = () => true,
   ): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
+    const budget = patience(timeoutMs);
     for (;;) {
       const found = this.lines.find((l) => l.event === event && where(l));
       if (found) return found;
       if (!this.running)
         throw new Error(`daemon exited (${JSON.stringify(this.exit)}) before '${event}':\n${this.tail()}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for '${event}':\n${this.tail()}`);
+      if (budget.expired()) throw new Error(`timed out waiting for '${event}':\n${this.tail()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

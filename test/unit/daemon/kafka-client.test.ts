@@ -79,9 +79,8 @@ void describe('kafkaOptions: SASL and TLS as kafkajs takes them', () => {
 
 void describe('brokersError: what the daemon says when its brokers cannot be used', () => {
   void it('tells refused credentials from brokers that do not answer', async () => {
-    const { brokersError, BrokersRefusedAuthError, BrokersUnreachableError } = await import(
-      '../../../src/daemon/kafka-client.js'
-    );
+    const { brokersError, BrokersRefusedAuthError, BrokersUnreachableError } =
+      await import('../../../src/daemon/kafka-client.js');
     const sasl = Object.assign(
       new Error('SASL PLAIN authentication failed: Authentication failed: Invalid username or password'),
       { name: 'KafkaJSSASLAuthenticationError' },
