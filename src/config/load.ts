@@ -67,8 +67,9 @@ export interface ResolvedConfigSources {
 /** Environment variables that are not options. */
 export const RESERVED_ENV_VARS: readonly string[] = Object.freeze([
   CONFIG_FILE_ENV,
-  // Test-only crash points of the fault tests (src/daemon/fault-points.ts); not configuration.
+  // Test-only crash and delay points of the fault tests (src/daemon/fault-points.ts); not configuration.
   'ACFT_FAULT_POINT',
+  'ACFT_FAULT_DELAY',
 ]);
 
 type Source =

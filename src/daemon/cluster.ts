@@ -66,6 +66,7 @@ import {
 } from './coordinator-writer.js';
 import { encodePlannedRequest } from './request-message.js';
 import { decodeStored, encodeStored, type StoredCandidate } from './stored-candidate.js';
+import { faultDelayMs } from './fault-points.js';
 
 /** What the cluster needs of the daemon. */
 export interface ClusterHost {
@@ -153,6 +154,8 @@ export class Cluster {
   private electionConsumer?: Consumer;
   private electionMemberId?: string;
   private shortlistTimer?: NodeJS.Timeout;
+  /** Test-only: the watch for a freeze (see electionNotice). */
+  private freezeWatch?: NodeJS.Timeout;
   private requesting = false;
   private requestRound = 0;
   private closing = false;
@@ -246,18 +249,21 @@ export class Cluster {
       allowAutoTopicCreation: false,
     });
     const c = this.electionConsumer;
-    c.on(c.events.GROUP_JOIN, (e) => {
-      const owns = (e.payload.memberAssignment[this.topics.coordination] ?? []).includes(0);
-      // A new member id: this instance was dropped from the group (its session expired, e.g. while
-      // frozen) and kafkajs rejoined without a rebalance event. Whatever it owned before is gone,
-      // and so is its term, even if the new assignment gives it the partition again.
-      if (this.electionMemberId !== undefined && e.payload.memberId !== this.electionMemberId)
-        this.dispatch({ type: 'rebalancing' });
-      this.electionMemberId = e.payload.memberId;
-      this.dispatch({ type: 'assigned', owns });
-    });
-    c.on(c.events.REBALANCING, () => this.dispatch({ type: 'rebalancing' }));
-    c.on(c.events.CRASH, () => this.dispatch({ type: 'rebalancing' }));
+    const later = this.electionNotice();
+    c.on(c.events.GROUP_JOIN, (e) =>
+      later(() => {
+        const owns = (e.payload.memberAssignment[this.topics.coordination] ?? []).includes(0);
+        // A new member id: this instance was dropped from the group (its session expired, e.g.
+        // while frozen) and kafkajs rejoined without a rebalance event. Whatever it owned before is
+        // gone, and so is its term, even if the new assignment gives it the partition again.
+        if (this.electionMemberId !== undefined && e.payload.memberId !== this.electionMemberId)
+          this.dispatch({ type: 'rebalancing' });
+        this.electionMemberId = e.payload.memberId;
+        this.dispatch({ type: 'assigned', owns });
+      }),
+    );
+    c.on(c.events.REBALANCING, () => later(() => this.dispatch({ type: 'rebalancing' })));
+    c.on(c.events.CRASH, () => later(() => this.dispatch({ type: 'rebalancing' })));
     c.on(c.events.STOP, () => this.dispatch({ type: 'stopped' }));
     await c.connect();
     // Shortlists are fresh or useless: a new coordinator starts at the end (nothing is committed).
@@ -267,6 +273,31 @@ export class Cluster {
       () => void this.publishShortlist(),
       this.config.cluster.shortlistIntervalMs,
     );
+  }
+
+  /**
+   * How the news of the coordination group reaches the election: at once, except under the
+   * test-only `ACFT_FAULT_DELAY=election-notice:<ms>` (fault-points.ts). Then a process that finds
+   * it was frozen past its session (its clock jumped) hears of the group only `<ms>` after waking,
+   * in order: it still believes it coordinates and writes as a real zombie would, whatever the
+   * machine's load, and the broker's fencing is what stops it. The others hear at once.
+   */
+  private electionNotice(): (notice: () => void) => void {
+    const hold = faultDelayMs('election-notice');
+    if (hold <= 0) return (notice) => notice();
+    let until = 0;
+    let last = Date.now();
+    const held: (() => void)[] = [];
+    this.freezeWatch = setInterval(() => {
+      const now = Date.now();
+      if (now - last > this.config.kafka.sessionTimeoutMs) {
+        until = now + hold;
+        setTimeout(() => held.splice(0).forEach((notice) => notice()), hold).unref();
+      }
+      last = now;
+    }, 100);
+    this.freezeWatch.unref();
+    return (notice) => (Date.now() < until ? void held.push(notice) : notice());
   }
 
   private electionRun(): ConsumerRunConfig {
@@ -852,6 +883,7 @@ export class Cluster {
     if (this.closing) return;
     this.closing = true;
     if (this.shortlistTimer) clearInterval(this.shortlistTimer);
+    if (this.freezeWatch) clearInterval(this.freezeWatch);
     const writer = this.writer;
     this.dispatch({ type: 'stopped' });
     await writer?.close();

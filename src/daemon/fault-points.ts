@@ -46,3 +46,31 @@ export function faultPoint(point: FaultPoint): void {
   process.stderr.write(`acft: fault point '${point}' reached (hit ${hits}): SIGKILL\n`);
   process.kill(process.pid, 'SIGKILL');
 }
+
+/** The names of the delay points (see {@link faultDelayMs}). */
+export const FAULT_DELAYS = ['election-notice'] as const;
+
+export type FaultDelay = (typeof FAULT_DELAYS)[number];
+
+function parseDelay(raw: string | undefined): { point: string; ms: number } | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const [point = '', ms = ''] = raw.split(':');
+  if (!(FAULT_DELAYS as readonly string[]).includes(point) || !/^\d+$/.test(ms))
+    throw new Error(
+      `ACFT_FAULT_DELAY must be <point>:<ms> with a point of ${FAULT_DELAYS.join(', ')}, not '${raw}'`,
+    );
+  return { point, ms: Number(ms) };
+}
+
+const delayed = parseDelay(process.env['ACFT_FAULT_DELAY']);
+
+/**
+ * Test-only: how long (ms) to hold back the news at a delay point, from `ACFT_FAULT_DELAY=<point>:<ms>`
+ * (0 when unset, always outside the fault tests). `election-notice`: a scale-out instance that
+ * finds it was frozen past its session hears of its coordination group's changes that much later
+ * (cluster.ts `electionNotice`); the fencing test uses it so that a woken coordinator always tries
+ * its write before it knows it lost its term, whatever the load of the machine.
+ */
+export function faultDelayMs(point: FaultDelay): number {
+  return delayed?.point === point ? delayed.ms : 0;
+}

@@ -64,7 +64,13 @@ describe('cheap rescoring on a real broker', { timeout: 300_000 }, () => {
         // Two workers, so the cached rescoring is spread over both.
         scoring: { m: 4, workers: 2, microBatchMaxWaitMs: 20 },
         // Tolerance 1: the version is promoted whatever its hold-out AUC, so that it is served.
-        training: { epochs: 1, fineTuneDepth: 1, holdoutShare: 0.25, promotionTolerance: 1 },
+        training: {
+          epochs: 1,
+          fineTuneDepth: 1,
+          holdoutShare: 0.25,
+          promotionTolerance: 1,
+          promotionMinAuc: 0,
+        },
         model: { storeDir: path.join(dir, name, 'models') },
         state: { checkpointDir: path.join(dir, name, 'state') },
         http: { port: 0 },

@@ -1,7 +1,8 @@
 /**
  * Fencing on a real broker: two `acft run` instances in one group; the coordinator is frozen
  * (SIGSTOP) past the session timeout, the other takes over and publishes, then the frozen one is
- * woken (SIGCONT). It still believes it coordinates for a moment, and its shortlists (kept fresh
+ * woken (SIGCONT). It still believes it coordinates for a moment (5 s: the test delays its news of
+ * the group, so that this holds on a loaded machine too), and its shortlists (kept fresh
  * across the freeze by a long ACFT_CLUSTER_SHORTLIST_MAX_AGE_MS) make it select again, as a real
  * zombie would: the broker refuses its write, because the successor's transactional writer fenced
  * it, and it steps down. Checked from the topics (read committed, as the daemon reads them): no
@@ -124,6 +125,9 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
       ACFT_KAFKA_REBALANCE_TIMEOUT_MS: '10000',
       // Longer than the freeze: the woken coordinator still holds shortlists it takes for fresh.
       ACFT_CLUSTER_SHORTLIST_MAX_AGE_MS: '120000',
+      // A woken coordinator learns of the rebalance 5 s late (fault-points.ts): it tries its write
+      // first whatever the machine's load, instead of winning or losing that race by chance.
+      ACFT_FAULT_DELAY: 'election-notice:5000',
       ACFT_SELECTION_B: '12',
       ACFT_MODEL_STORE_DIR: path.join(dir, 'models'),
       ACFT_STATE_CHECKPOINT_DIR: path.join(dir, id, 'state'),

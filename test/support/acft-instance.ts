@@ -197,6 +197,7 @@ export function clusterEnv(kafka: KafkaFixture, name: string, topics: ClusterTop
     ACFT_TRAINING_HOLDOUT_SHARE: '0.25',
     // Topology, not model quality, is under test: every version is promoted.
     ACFT_TRAINING_PROMOTION_TOLERANCE: '1',
+    ACFT_TRAINING_PROMOTION_MIN_AUC: '0',
     ACFT_HTTP_PORT: '0',
     ACFT_LOG_LEVEL: 'debug',
   };
