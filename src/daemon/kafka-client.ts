@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type Consumer, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { Config } from '../config/index.js';
+import type { PartitionOffset } from '../core/offsets.js';
 
 /** kafkajs options from the `kafka` section (TLS files read here, at start-up). */
 export function kafkaOptions(config: Config['kafka']): KafkaConfig {
@@ -211,13 +212,6 @@ export class CommitNotConfirmedError extends Error {
   override readonly name = 'CommitNotConfirmedError';
 }
 
-/** An offset to commit (Kafka's next offset to read), by topic-partition. */
-export interface OffsetCommit {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: number;
-}
-
 /**
  * Commits offsets for the consumer's group and resolves only once the broker acknowledged every one
  * of them. kafkajs's `commitOffsets` resolves without sending anything, and swallows the error of a
@@ -228,7 +222,10 @@ export interface OffsetCommit {
  *
  * @throws CommitNotConfirmedError when some offset was not acknowledged.
  */
-export async function commitConfirmed(consumer: Consumer, commits: readonly OffsetCommit[]): Promise<void> {
+export async function commitConfirmed(
+  consumer: Consumer,
+  commits: readonly PartitionOffset[],
+): Promise<void> {
   if (commits.length === 0) return;
   const acknowledged = new Set<string>();
   const tp = (topic: string, partition: number, offset: string) =>

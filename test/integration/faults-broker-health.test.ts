@@ -13,7 +13,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { encodeFeedback } from '../../src/messages/index.js';
 import type { DaemonProcess } from '../support/daemon-process.js';
 import { FaultScenario } from '../support/fault-scenario.js';
 import { OwnedBroker } from '../support/owned-broker.js';
@@ -44,18 +43,7 @@ describe('the broker lost and back', { timeout: 600_000 }, () => {
       assert.deepEqual(await health(d), { ready: 200, connected: 1 });
 
       // Feedback whose candidate never comes, then the broker goes.
-      const ghost = 'ghost-during-outage';
-      await s.send(s.topics.feedback, [
-        {
-          key: ghost,
-          value: encodeFeedback({
-            candidateId: ghost,
-            label: 1,
-            annotatorId: 'cad',
-            time: new Date().toISOString(),
-          }),
-        },
-      ]);
+      await s.sendOrphanFeedback(['ghost-during-outage']);
       await d.waitForEvent('partitions-assigned');
       await s.waitAllCommitted();
       const stoppedAt = Date.now();

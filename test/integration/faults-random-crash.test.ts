@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createRng } from '../../src/core/rng.js';
-import { encodeFeedback, parseFeedback } from '../../src/messages/index.js';
+import { parseFeedback } from '../../src/messages/index.js';
 import { readTopic } from '../support/accounting.js';
 import {
   assertVersionsOnce,
@@ -70,20 +70,7 @@ async function run(seed: number): Promise<void> {
           await s.sendFeedback(
             picked.map((id) => ({ candidateId: id, label: s.sent.get(id)!, annotatorId: 'cad' })),
           );
-        if (rng.next() < 0.3) {
-          const ghost = `ghost-${seed}-${sent}`;
-          await s.send(s.topics.feedback, [
-            {
-              key: ghost,
-              value: encodeFeedback({
-                candidateId: ghost,
-                label: 1,
-                annotatorId: 'cad',
-                time: new Date().toISOString(),
-              }),
-            },
-          ]);
-        }
+        if (rng.next() < 0.3) await s.sendOrphanFeedback([`ghost-${seed}-${sent}`]);
         if (rng.next() < 0.3)
           await s.send(s.topics.candidates, [
             { key: `bad-${sent}`, value: '{"schema":"acft.candidate/v1"' },

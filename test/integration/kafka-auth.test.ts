@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/kafka/embedded-broker.js';
 import { DaemonProcess } from '../support/daemon-process.js';
-import { daemonTopics, uniqueTopic } from '../support/kafka.js';
+import { daemonTopicEnv, uniqueTopic } from '../support/kafka.js';
 
 const PASSWORD = 'correct-horse-battery';
 let broker: EmbeddedBroker;
@@ -31,16 +31,10 @@ after(async () => {
 
 function daemon(sasl: Record<string, string>): DaemonProcess {
   const name = uniqueTopic('auth');
-  const t = daemonTopics(name);
   return new DaemonProcess({
     ACFT_KAFKA_BROKERS: broker.saslBrokers!.join(','),
     ACFT_KAFKA_GROUP_ID: `${name}-group`,
-    ACFT_KAFKA_TOPICS_CANDIDATES: t.candidates,
-    ACFT_KAFKA_TOPICS_FEEDBACK: t.feedback,
-    ACFT_KAFKA_TOPICS_LABELING_REQUESTS: t.labelingRequests,
-    ACFT_KAFKA_TOPICS_MODEL_VERSIONS: t.modelVersions,
-    ACFT_KAFKA_TOPICS_DEAD_LETTER: t.deadLetter,
-    ACFT_KAFKA_TOPICS_COORDINATION: t.coordination,
+    ...daemonTopicEnv(name),
     ACFT_MODEL_STORE_DIR: path.join(dir, name, 'models'),
     ACFT_STATE_CHECKPOINT_DIR: path.join(dir, name, 'state'),
     ACFT_HTTP_PORT: '0',

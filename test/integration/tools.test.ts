@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CliProcess } from '../support/cli-process.js';
-import { daemonTopics, uniqueTopic } from '../support/kafka.js';
+import { daemonTopicEnv, uniqueTopic } from '../support/kafka.js';
 import { OwnedBroker } from '../support/owned-broker.js';
 
 describe('kafka:start', { timeout: 180_000 }, () => {
@@ -36,7 +36,7 @@ describe('acft simulate with its broker gone', { timeout: 300_000 }, () => {
   after(() => broker.cleanup());
 
   function simulate(extra: string[]): CliProcess {
-    const t = daemonTopics(uniqueTopic('tools-sim'));
+    const t = daemonTopicEnv(uniqueTopic('tools-sim'));
     return new CliProcess(
       'src/cli/main.ts',
       [
@@ -51,21 +51,16 @@ describe('acft simulate with its broker gone', { timeout: 300_000 }, () => {
         '0',
         ...extra,
       ],
-      {
-        ACFT_KAFKA_TOPICS_CANDIDATES: t.candidates,
-        ACFT_KAFKA_TOPICS_FEEDBACK: t.feedback,
-        ACFT_KAFKA_TOPICS_LABELING_REQUESTS: t.labelingRequests,
-        ACFT_KAFKA_TOPICS_MODEL_VERSIONS: t.modelVersions,
-      },
+      t,
     );
   }
 
   it('exits when its duration ends during an outage', async () => {
-    const sim = simulate(['--duration-ms', '8000']);
+    const sim = simulate(['--duration-ms', '4000']);
     try {
       await sim.waitForLine(/simulating on /);
       await broker.stop('SIGKILL');
-      await sim.waitForLine(/stopping \(8000 ms elapsed\)/);
+      await sim.waitForLine(/stopping \(4000 ms elapsed\)/);
       const exit = await sim.exited;
       assert.notEqual(exit.code, null, `exited by itself:\n${sim.tail()}`);
       assert.match(sim.tail(), /stopped|not stopped cleanly/);

@@ -39,7 +39,7 @@ import { DaemonProcess, type LogLine } from './daemon-process.js';
 import { account, assertNothingLost, tally } from './accounting.js';
 import { CliProcess } from './cli-process.js';
 import { patience } from './patience.js';
-import { daemonTopics, kafkaClient, uniqueTopic } from './kafka.js';
+import { daemonTopicEnv, daemonTopics, kafkaClient, uniqueTopic } from './kafka.js';
 import { Partitioners } from 'kafkajs';
 
 let data: Promise<{ set: ImageSet; task: Task }> | undefined;
@@ -100,17 +100,11 @@ export class FaultScenario {
 
   async daemonEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
     const dir = await this.dir;
-    const t = this.topics;
     return {
       ACFT_KAFKA_BROKERS: this.brokers.join(','),
       ACFT_KAFKA_GROUP_ID: this.groupId,
       ACFT_KAFKA_CLIENT_ID: this.name,
-      ACFT_KAFKA_TOPICS_CANDIDATES: t.candidates,
-      ACFT_KAFKA_TOPICS_FEEDBACK: t.feedback,
-      ACFT_KAFKA_TOPICS_LABELING_REQUESTS: t.labelingRequests,
-      ACFT_KAFKA_TOPICS_MODEL_VERSIONS: t.modelVersions,
-      ACFT_KAFKA_TOPICS_DEAD_LETTER: t.deadLetter,
-      ACFT_KAFKA_TOPICS_COORDINATION: t.coordination,
+      ...daemonTopicEnv(this.name),
       ACFT_KAFKA_SESSION_TIMEOUT_MS: '10000',
       ACFT_KAFKA_HEARTBEAT_INTERVAL_MS: '1000',
       ACFT_SELECTION_B: '6',
@@ -257,6 +251,25 @@ export class FaultScenario {
           annotatorId: f.annotatorId,
           time: new Date().toISOString(),
           ...(f.requestId ? { requestId: f.requestId } : {}),
+        }),
+      })),
+    );
+  }
+
+  /**
+   * Sends feedback for candidates that never come (a CAD label for a detection the hospital did
+   * not stream): it waits, then is dead-lettered `unknown-candidate`. Not in {@link feedback}.
+   */
+  async sendOrphanFeedback(candidateIds: readonly string[]): Promise<void> {
+    await this.send(
+      this.topics.feedback,
+      candidateIds.map((id) => ({
+        key: id,
+        value: encodeFeedback({
+          candidateId: id,
+          label: 1,
+          annotatorId: 'cad',
+          time: new Date().toISOString(),
         }),
       })),
     );

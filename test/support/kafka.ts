@@ -65,6 +65,19 @@ export function daemonTopics(name: string) {
   };
 }
 
+/** The daemon's topic variables for a test called `name` (`ACFT_KAFKA_TOPICS_*`). */
+export function daemonTopicEnv(name: string): Record<string, string> {
+  const t = daemonTopics(name);
+  return {
+    ACFT_KAFKA_TOPICS_CANDIDATES: t.candidates,
+    ACFT_KAFKA_TOPICS_FEEDBACK: t.feedback,
+    ACFT_KAFKA_TOPICS_LABELING_REQUESTS: t.labelingRequests,
+    ACFT_KAFKA_TOPICS_MODEL_VERSIONS: t.modelVersions,
+    ACFT_KAFKA_TOPICS_DEAD_LETTER: t.deadLetter,
+    ACFT_KAFKA_TOPICS_COORDINATION: t.coordination,
+  };
+}
+
 /**
  * The `kafka` part of an in-process daemon's configuration for a test called `name`: its own
  * group, client id and topics, and a session timeout of seconds.
