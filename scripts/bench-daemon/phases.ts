@@ -716,11 +716,18 @@ async function rescorePhase(ctx: BenchContext, run: Instrumented): Promise<Resco
     version,
     parent: served,
     createdAt,
-    info: { status: 'promoted', strategy: 'ACFT(HQ)', note: 'benchmark: a copy of the served model' },
+    info: {
+      status: 'promoted',
+      m0: m0.version,
+      strategy: 'ACFT(HQ)',
+      note: 'benchmark: a copy of the served model',
+    },
   });
   const message: Omit<ModelVersionMessage, 'schema'> = {
     version,
     parent: served,
+    // Of the served M0's lineage: a daemon serves no other.
+    m0: m0.version,
     strategy: 'ACFT(HQ)',
     status: 'promoted',
     counts: { q: 0, h: 0, labeled: 0, holdout: 0 },
