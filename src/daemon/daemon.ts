@@ -178,6 +178,8 @@ export class Daemon {
   private m0!: Served;
   /** The patches M0, and every version of its lineage, takes. */
   private m0Shape!: PatchShape;
+  /** Image shapes whose patches were found to fit M0 (without an ROI or an augmentation of their own). */
+  private readonly fittingShapes = new Set<string>();
   private readonly versionOrder = new Map<string, number>();
   private readonly arrivals = new Map<string, number>();
   private readonly requestTimes = new Map<string, number>();
@@ -939,12 +941,25 @@ export class Daemon {
 
   /** Why a stored candidate cannot be scored by M0's lineage (its patches are another shape), if so. */
   private patchShapeRefusal(stored: StoredCandidate): ParseFailure | undefined {
+    const [h, w, c] = this.m0Shape;
+    if (stored.kind === 'patches') {
+      const [, ph, pw, pc] = stored.shape;
+      if (ph === h && pw === w && pc === c) return undefined;
+    }
+    // A stream repeats a few image shapes: one found to fit is not worked out again (per message
+    // it cost as much as the rest of the intake).
+    const plain = stored.kind === 'image' && stored.roi === undefined && stored.augmentation === undefined;
+    const key = plain ? stored.shape.join('x') : undefined;
+    if (key !== undefined && this.fittingShapes.has(key)) return undefined;
     const augmentation = stored.augmentation ?? augmentationSpecOf(this.config.scoring);
     const shape = patchShapeOf(stored, augmentation);
     const want = formatShape(this.m0Shape);
     if (typeof shape === 'string')
       return rejected('shape-mismatch', `its patches cannot be made (${shape}); the model takes ${want}`);
-    if (formatShape(shape) === want) return undefined;
+    if (formatShape(shape) === want) {
+      if (key !== undefined && this.fittingShapes.size < 256) this.fittingShapes.add(key);
+      return undefined;
+    }
     return rejected(
       'shape-mismatch',
       `its patches are ${formatShape(shape)}, the model (M0 ${this.m0.version}, ACFT_MODEL_M0_PATH) takes ${want}`,
