@@ -47,6 +47,14 @@ export default tseslint.config(
     },
   },
   {
+    // The daemon reads as its pipeline (docs/architecture.md): small files, short functions.
+    files: ['src/daemon/**/*.ts'],
+    rules: {
+      'max-lines': ['error', { max: 400, skipBlankLines: false, skipComments: false }],
+      'max-lines-per-function': ['error', { max: 60, skipBlankLines: false, skipComments: false, IIFEs: true }],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

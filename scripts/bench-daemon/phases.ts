@@ -221,7 +221,13 @@ async function startDaemon(
     joinSignal,
   );
   joining.catch(() => undefined);
-  const starting = Daemon.start({ config, logger: ctx.logs.logger(phase), registry, onFatal: ctx.onFatal });
+  const starting = Daemon.start({
+    config,
+    logger: ctx.logs.logger(phase),
+    registry,
+    onFatal: ctx.onFatal,
+    observe: ctx.logs.observe(phase),
+  });
   const ingested = registry.getSingleMetric('acft_candidates_ingested_total');
   const latency = registry.getSingleMetric('acft_scoring_latency_seconds');
   if (!(ingested instanceof Counter) || !(latency instanceof Histogram)) {

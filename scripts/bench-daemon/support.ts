@@ -3,6 +3,8 @@
  * exact and histogram quantiles, taps on the daemon's prom-client metrics, a pino destination that
  * timestamps the daemon's log events, memory measurement, waiting, and clean-up in reverse order.
  */
+import type { Observable } from 'rxjs';
+import { eventLevel, eventMessage, type DaemonEvent } from '../../src/daemon/loop/events.js';
 import { readFileSync, type WriteStream } from 'node:fs';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
@@ -188,7 +190,7 @@ export function tapCounter(c: Counter, onInc: (by: number) => void): void {
 
 // ---- the daemon's log events ---------------------------------------------------------------------
 
-/** A daemon log line that names an event, with the moment the benchmark received it. */
+/** A daemon event, with the moment the benchmark received it. */
 export interface LogEvent {
   event: string;
   /** performance.now() when the line was written. */
@@ -201,8 +203,8 @@ export interface LogEvent {
 }
 
 /**
- * A pino destination for the daemons: every line goes to `file` (if any), and lines with an
- * `event` field are kept with the time they were written (pino writes synchronously).
+ * What the benchmark sees of its daemons: their typed events (`Daemon.events$`, through
+ * {@link observe}), kept with the time they came; and their log, written to `file` (if any).
  */
 export class LogTap {
   readonly events: LogEvent[] = [];
@@ -224,24 +226,25 @@ export class LogTap {
   private line(text: string): void {
     // A line logged after the file was closed (late shutdown noise) is not written.
     if (this.file?.writable === true) this.file.write(text.endsWith('\n') ? text : `${text}\n`);
-    let fields: Record<string, unknown>;
-    try {
-      fields = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    if (typeof fields['event'] !== 'string') return;
-    const e: LogEvent = {
-      event: fields['event'],
-      at: performance.now(),
-      wallMs: Date.now(),
-      level: typeof fields['level'] === 'string' ? fields['level'] : 'info',
-      phase: typeof fields['phase'] === 'string' ? fields['phase'] : undefined,
-      fields,
-    };
-    this.events.push(e);
-    if (e.level === 'error' || e.level === 'fatal') this.errors.push(e);
-    for (const listener of this.listeners) listener(e);
+  }
+
+  /** The `observe` option of a daemon of `phase`: its events are kept as they come. */
+  observe(phase: string): (events$: Observable<DaemonEvent>) => void {
+    return (events$) =>
+      void events$.subscribe((event) => {
+        const { type, ...fields } = event;
+        const e: LogEvent = {
+          event: type,
+          at: performance.now(),
+          wallMs: Date.now(),
+          level: eventLevel(event),
+          phase,
+          fields: { ...fields, msg: eventMessage(event) },
+        };
+        this.events.push(e);
+        if (e.level === 'error' || e.level === 'fatal') this.errors.push(e);
+        for (const listener of this.listeners) listener(e);
+      });
   }
 
   /** The first error of `phase` among `events`, with its message. */

@@ -44,3 +44,27 @@ export function labelingConfigOf(
     },
   };
 }
+
+/**
+ * The fine-tuning options of a window (the daemon's, the demo's baseline): the configured ones,
+ * the learning rate scaled by `continualLrFactor` for a continual strategy fine-tuning a model
+ * already fine-tuned (or M0, unless `coldStartFullLr`). `depth` is absent at 'all', so that the
+ * version ids of full fine-tuning stay what they were.
+ */
+export function fineTuneOptionsOf(
+  t: Config['training'],
+  window: { readonly continual: boolean; readonly fromM0: boolean } = { continual: false, fromM0: true },
+) {
+  const coldStart = window.fromM0 && t.coldStartFullLr;
+  return {
+    optimizer: t.optimizer,
+    learningRate: t.learningRate * (window.continual && !coldStart ? t.continualLrFactor : 1),
+    headLearningRateMultiplier: t.headLearningRateMultiplier,
+    momentum: t.momentum,
+    gamma: t.gamma,
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    classBalanced: t.classBalanced,
+    ...(t.fineTuneDepth === 'all' ? {} : { depth: t.fineTuneDepth }),
+  };
+}

@@ -29,3 +29,22 @@ export function coPartitionedAssignment(
   }
   return out;
 }
+
+/** A member of the coordination group, with the member id under which it says it coordinates. */
+export interface CoordinationMember {
+  readonly memberId: string;
+  /** The member id it held when it was last given the coordination partition; null if not. */
+  readonly heldAs: string | null;
+}
+
+/**
+ * Who gets the coordination partition (scale-out): the member that holds it and is still the
+ * member it was when it got it, so that a healthy coordinator keeps its role through a rebalance
+ * (a join, a restart, a woken instance); a member dropped from the group (its session expired)
+ * rejoins under a new id and its old hold counts for nothing. With no such member, the first in
+ * sorted id order. Deterministic; undefined only for an empty group.
+ */
+export function coordinationOwner(members: readonly CoordinationMember[]): string | undefined {
+  const holders = members.filter((m) => m.heldAs === m.memberId).map((m) => m.memberId);
+  return (holders.length > 0 ? holders : members.map((m) => m.memberId)).sort()[0];
+}

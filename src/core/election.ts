@@ -4,8 +4,11 @@
  * A reducer `(state, event) => { state, effects }` over the consumer-group events.
  *
  * Rules:
- * - A rebalance starting, an assignment without the partition, or a stop make the instance a
- *   follower at once (it steps down before anyone else can be assigned the partition).
+ * - Losing the group membership (the session expired, the consumer crashed), an assignment
+ *   without the partition, or a stop make the instance a follower at once. A rebalance alone does
+ *   not: the coordination group's assignor gives the partition back to a holder that is still a
+ *   member (daemon/adapters/assigners.ts), which keeps its term; should it go to another member,
+ *   that member's take-over fences this one's writer before it acts.
  * - An assignment with the partition starts a new term (`term` + 1) and asks for a catch-up; the
  *   instance coordinates only after `caught-up` for that term (a catch-up of an older term is
  *   ignored), so a new coordinator never acts on a ledger it has not read to its end.
@@ -24,7 +27,7 @@ export interface ElectionState {
 }
 
 export type ElectionEvent =
-  | { readonly type: 'rebalancing' }
+  | { readonly type: 'membership-lost' }
   | { readonly type: 'assigned'; readonly owns: boolean }
   | { readonly type: 'caught-up'; readonly term: number }
   | { readonly type: 'writer-lost'; readonly term: number }
@@ -48,7 +51,7 @@ export function electionReducer(
     return { ...s, owns: false, coordinator: false };
   };
   switch (event.type) {
-    case 'rebalancing':
+    case 'membership-lost':
     case 'stopped':
       return { state: stepDown(state), effects };
     case 'assigned': {

@@ -78,7 +78,6 @@ export interface PlanMergedOptions {
   readonly omega?: number;
   readonly randomness?: boolean;
   readonly seed: number;
-  readonly modelVersion: string;
   readonly windowSeq: number;
 }
 

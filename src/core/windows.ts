@@ -69,8 +69,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The id of the labeling request for a candidate, made at window `windowSeq` while `modelVersion`
- * serves: a function of those three only, so replaying a window after a restart yields the same
+ * The id of the labeling request for a candidate, made at window `windowSeq` from its score by
+ * `modelVersion`: a function of those three only, so replaying a window after a restart yields the same
  * request ids and the `labeling-requests` topic (keyed by it) does not ask a radiologist twice.
  */
 export function requestId(candidateId: string, modelVersion: string, windowSeq: number): string {
@@ -286,8 +286,6 @@ export interface PlanRequestsOptions {
   readonly randomness?: boolean;
   /** Seed of the draw (used when randomness is on), e.g. `deriveSeed(runSeed, 'select', windowSeq)`. */
   readonly seed: number;
-  /** The serving model version. */
-  readonly modelVersion: string;
   /** The window the requests belong to. */
   readonly windowSeq: number;
   /** When the requests are issued. */
@@ -298,9 +296,12 @@ export interface PlanRequestsOptions {
 export interface PlannedRequest {
   readonly requestId: string;
   readonly candidateId: string;
-  /** The serving version when it was made. */
+  /**
+   * The version whose scores made the request: the candidate's score's version (just after a new
+   * version is served, the pool's scores are still the previous version's until it is rescored).
+   */
   readonly modelVersion: string;
-  /** The candidate's score that selection used (its own `modelVersion` may be older). */
+  /** The candidate's score that selection used. */
   readonly score: PooledScore;
   /** The candidate's 0-based rank in the pool by score. */
   readonly rank: number;
@@ -316,7 +317,7 @@ export interface PlannedRequest {
  */
 export function selectRequests(
   scored: readonly { readonly candidateId: string; readonly score: PooledScore }[],
-  options: Pick<PlanRequestsOptions, 'b' | 'omega' | 'randomness' | 'seed' | 'modelVersion' | 'windowSeq'>,
+  options: Pick<PlanRequestsOptions, 'b' | 'omega' | 'randomness' | 'seed' | 'windowSeq'>,
 ): { requests: PlannedRequest[]; selection: Selection } {
   const randomness = options.randomness ?? true;
   const selection = selectForLabeling(
@@ -332,9 +333,9 @@ export function selectRequests(
     const e = scored[index];
     if (e === undefined) throw new Error('selection index out of range');
     return {
-      requestId: requestId(e.candidateId, options.modelVersion, options.windowSeq),
+      requestId: requestId(e.candidateId, e.score.modelVersion, options.windowSeq),
       candidateId: e.candidateId,
-      modelVersion: options.modelVersion,
+      modelVersion: e.score.modelVersion,
       score: e.score,
       rank: selection.ranks[k] as number,
       drawProbability: selection.probabilities[k] as number,

@@ -69,14 +69,14 @@ export class BrokerProbe {
   private connected = false;
   private inFlight?: Promise<void>;
 
-  constructor(options: KafkaConfig, timeoutMs: number) {
+  constructor(options: KafkaConfig, timeoutMs: number, retries = 0) {
     this.admin = new Kafka({
       ...options,
       clientId: `${options.clientId ?? 'acft'}-probe`,
       logLevel: logLevel.NOTHING,
       connectionTimeout: timeoutMs,
       requestTimeout: timeoutMs,
-      retry: { retries: 0 },
+      retry: { retries, initialRetryTime: 500 },
     }).admin();
   }
 

@@ -1,15 +1,29 @@
 /** The kafkajs client and topics of the daemon, built from its configuration. */
 import { readFileSync } from 'node:fs';
-import { Kafka, logLevel, type Consumer, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  type Consumer,
+  type KafkaConfig,
+  type LogEntry,
+  type SASLOptions,
+  type logCreator,
+} from 'kafkajs';
+import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { PartitionOffset } from '../core/offsets.js';
+import { BrokerProbe } from './broker-health.js';
 
-/** kafkajs options from the `kafka` section (TLS files read here, at start-up). */
-export function kafkaOptions(config: Config['kafka']): KafkaConfig {
+/**
+ * kafkajs options from the `kafka` section (TLS files read here, at start-up). With `log`, kafkajs's
+ * own warnings and errors go to the daemon's log (`event: 'kafkajs'`), else nowhere.
+ */
+export function kafkaOptions(config: Config['kafka'], log?: Logger): KafkaConfig {
   const options: KafkaConfig = {
     clientId: config.clientId,
     brokers: [...config.brokers],
-    logLevel: logLevel.NOTHING,
+    logLevel: log === undefined ? logLevel.NOTHING : logLevel.WARN,
+    ...(log === undefined ? {} : { logCreator: kafkaLogCreator(log) }),
     retry: {
       retries: config.retry.retries,
       initialRetryTime: config.retry.initialRetryTimeMs,
@@ -34,8 +48,34 @@ export function kafkaOptions(config: Config['kafka']): KafkaConfig {
   return options;
 }
 
-export function createKafka(config: Config['kafka']): Kafka {
-  return new Kafka(kafkaOptions(config));
+export function createKafka(config: Config['kafka'], log?: Logger): Kafka {
+  return new Kafka(kafkaOptions(config, log));
+}
+
+/**
+ * kafkajs's log, into pino: its level, namespace and message, and of its extra fields only those
+ * that say where (broker, group, topic) and why (error); never a message or its payload.
+ */
+export function kafkaLogCreator(log: Logger): logCreator {
+  const child = log.child({ component: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log: entry }: LogEntry): void => {
+      const { message, broker, groupId, topic, error } = entry as Record<string, unknown> & {
+        message: string;
+      };
+      const fields = {
+        event: 'kafkajs',
+        namespace,
+        ...(typeof broker === 'string' ? { broker } : {}),
+        ...(typeof groupId === 'string' ? { groupId } : {}),
+        ...(typeof topic === 'string' ? { topic } : {}),
+        ...(typeof error === 'string' ? { error } : {}),
+      };
+      if (level === logLevel.ERROR) child.error(fields, message);
+      else if (level === logLevel.WARN) child.warn(fields, message);
+      else if (level === logLevel.INFO) child.info(fields, message);
+      else child.debug(fields, message);
+    };
 }
 
 /** Partitions the daemon gives the topics it creates (existing topics are left as they are). */
@@ -130,17 +170,11 @@ export async function checkCoPartitioned(kafka: Kafka, topics: readonly string[]
  * minutes of retries a running client is given, when the brokers do not answer.
  */
 export async function probeBrokers(options: KafkaConfig): Promise<void> {
-  const admin = new Kafka({
-    ...options,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    retry: { retries: 2, initialRetryTime: 500 },
-  }).admin();
+  const probe = new BrokerProbe(options, 3_000, 2);
   try {
-    await admin.connect();
-    await admin.listTopics();
+    await probe.probe();
   } finally {
-    await admin.disconnect().catch(() => undefined);
+    await probe.close();
   }
 }
 

@@ -3,7 +3,7 @@
  * why it was made (DESIGN.md, Observability), shared by the single instance and the coordinator.
  */
 import type { PlannedRequest } from '../core/windows.js';
-import { encodeLabelingRequest, type LabelingRequestMessage } from '../messages/index.js';
+import { encodeLabelingRequest, requestScoresOf, type LabelingRequestMessage } from '../messages/index.js';
 
 /** Encodes `r` as a labeling-request message value. */
 export function encodePlannedRequest(
@@ -19,13 +19,7 @@ export function encodePlannedRequest(
     requestId: r.requestId,
     candidateId: r.candidateId,
     modelVersion: r.modelVersion,
-    scores: {
-      score: r.score.value,
-      entropy: r.score.entropy,
-      diversity: r.score.diversity,
-      dominantClass: r.score.dominantClass,
-      meanProbs: [...r.score.meanProbs],
-    },
+    scores: requestScoresOf(r.score),
     rank: r.rank,
     drawProbability: r.drawProbability,
     shortlistSize: context.shortlistSize,

@@ -1,59 +1,46 @@
 /** RxJS operators of the daemon's pipeline. */
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, filter, map, scan, type OperatorFunction } from 'rxjs';
 
 /**
- * Collects the items of incoming arrays into buffers of at most `maxSize`: a buffer goes out when
- * it is full, or `maxWaitMs` after its first item came. Like `bufferTime(maxWaitMs, null, maxSize)`
- * over single items, but the source sends arrays (the intake sends the ids of a whole chunk at
- * once: one emission per chunk instead of one per candidate), and no empty buffer is emitted.
+ * Folds each value into a state with `step`, emitting what each step gives besides the state
+ * (Temporal's `mapWithState`, in rxutils.ts). The state has one owner: this operator.
  */
-export function bufferItems<T>(maxWaitMs: number, maxSize: number): OperatorFunction<readonly T[], T[]> {
+export function mapWithState<S, T, R>(
+  step: (state: S, value: T) => { state: S; output: R },
+  initial: S,
+): OperatorFunction<T, R> {
   return (source) =>
-    new Observable<T[]>((subscriber) => {
-      let buffer: T[] = [];
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const flush = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        timer = undefined;
-        if (buffer.length === 0) return;
-        const out = buffer;
-        buffer = [];
-        subscriber.next(out);
-      };
-      const subscription = source.subscribe({
-        next: (items) => {
-          for (const item of items) {
-            buffer.push(item);
-            if (buffer.length >= maxSize) flush();
-          }
-          if (buffer.length > 0 && timer === undefined) timer = setTimeout(flush, maxWaitMs);
-        },
-        error: (error: unknown) => subscriber.error(error),
-        complete: () => {
-          flush();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        if (timer !== undefined) clearTimeout(timer);
-        subscription.unsubscribe();
-      };
-    });
+    source.pipe(
+      scan((acc: { state: S; output: R | undefined }, value: T) => step(acc.state, value), {
+        state: initial,
+        output: undefined,
+      }),
+      map((acc) => acc.output as R),
+    );
+}
+
+/** The values whose `type` is one of `types`, typed as such. */
+export function ofType<K extends string>(
+  ...types: K[]
+): <T extends { readonly type: string }>(source: Observable<T>) => Observable<Extract<T, { type: K }>> {
+  const wanted = new Set<string>(types);
+  return <T extends { readonly type: string }>(source: Observable<T>) =>
+    source.pipe(filter((v: T): v is Extract<T, { type: K }> => wanted.has(v.type)));
 }
 
 /**
  * Runs `work` on the incoming batches one call at a time; batches that arrive while a call runs
  * are merged (up to `maxBatch` items) into the next call. Under load this turns many small
  * micro-batches into few large ones, which a batched scorer runs far faster; when idle, each
- * micro-batch is worked on as soon as it comes. Errors of `work` are its own business (it should
- * catch them); the output emits the size of each call.
+ * micro-batch is worked on as soon as it comes. Emits each call's result; `work` must not reject
+ * (it reports its failures in its result).
  */
-export function mergeWhileBusy<T>(
-  work: (items: T[]) => Promise<void>,
+export function mergeWhileBusy<T, R>(
+  work: (items: T[]) => Promise<R>,
   maxBatch: number,
-): OperatorFunction<readonly T[], number> {
+): OperatorFunction<readonly T[], R> {
   return (source) =>
-    new Observable<number>((subscriber) => {
+    new Observable<R>((subscriber) => {
       const pending: T[] = [];
       let busy = false;
       let sourceDone = false;
@@ -61,8 +48,7 @@ export function mergeWhileBusy<T>(
         busy = true;
         while (pending.length > 0 && !subscriber.closed) {
           const batch = pending.splice(0, maxBatch);
-          await work(batch);
-          subscriber.next(batch.length);
+          subscriber.next(await work(batch));
         }
         busy = false;
         if (sourceDone) subscriber.complete();

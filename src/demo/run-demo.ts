@@ -20,7 +20,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { alc } from '../core/metrics.js';
-import { resolveConfig, augmentationSpecOf, scoreOptionsOf, type Config } from '../config/index.js';
+import {
+  resolveConfig,
+  augmentationSpecOf,
+  fineTuneOptionsOf,
+  scoreOptionsOf,
+  type Config,
+} from '../config/index.js';
 import { Daemon } from '../daemon/daemon.js';
 import { loadFashionMnist } from '../data/image-set.js';
 import { buildTask, type Task } from '../data/task.js';
@@ -299,17 +305,8 @@ export async function runDemo(o: DemoOptions, ui: ProgressLine, signal: AbortSig
           seed: t.seed,
           omega: config.selection.omega,
           alpha: config.scoring.alpha,
-          fineTune: {
-            optimizer: t.optimizer,
-            learningRate: t.learningRate,
-            headLearningRateMultiplier: t.headLearningRateMultiplier,
-            momentum: t.momentum,
-            gamma: t.gamma,
-            epochs: t.epochs,
-            batchSize: t.batchSize,
-            classBalanced: t.classBalanced,
-            depth: t.fineTuneDepth,
-          },
+          // Random selection retrains from M0 on everything: the full learning rate.
+          fineTune: { ...fineTuneOptionsOf(t), depth: t.fineTuneDepth },
         },
         {
           onStep: (s) =>

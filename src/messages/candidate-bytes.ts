@@ -13,7 +13,7 @@
  * standard path returns too (a property test holds it to that).
  */
 import { OPAQUE_ID_PATTERN, isIsoTime, type MessageKey } from './common.js';
-import type { Candidate, MessageLimits } from './candidate.js';
+import type { Candidate, MessageLimits } from './candidate-rules.js';
 import {
   CANDIDATE_SCHEMA,
   IDENTIFIER_KEY_PATTERN,

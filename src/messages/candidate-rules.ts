@@ -1,7 +1,10 @@
 /**
- * The constants of `acft.candidate/v1` that both readers of a candidate share: the schema
- * (candidate.ts) and the byte-level fast path (candidate-bytes.ts).
+ * What both readers of `acft.candidate/v1` share, the schema (candidate.ts) and the byte-level
+ * fast path (candidate-bytes.ts): its constants and the types of what they read. (Here, so that
+ * neither imports the other.)
  */
+import type { AugmentationSpec, Roi } from '../core/patches.js';
+import type { PixelData, PixelDtype } from './tensor.js';
 
 export const CANDIDATE_SCHEMA = 'acft.candidate/v1';
 
@@ -16,3 +19,48 @@ export const SOURCE_REF_VALUE = /^[\x20-\x7e]{1,256}$/;
 
 /** At most this many source references per candidate. */
 export const MAX_SOURCE_REFS = 16;
+
+/** Opaque references of a candidate (keys and values as SOURCE_REF_KEY and SOURCE_REF_VALUE allow). */
+export type SourceRefs = Record<string, string>;
+
+/** Limits on what one candidate may carry; beyond them a candidate is dead-lettered. */
+export interface MessageLimits {
+  /** Maximum raw message size ('oversized'). */
+  maxPayloadBytes: number;
+  /** Maximum patches per candidate, carried or generated ('limit-exceeded'). */
+  maxPatches: number;
+  /** Maximum image (and patch) height, width and generated patch size, in pixels ('limit-exceeded'). */
+  maxImageSide: number;
+  /** Maximum channels per pixel ('limit-exceeded'). */
+  maxChannels: number;
+}
+
+/** Patches carried by the candidate: `shape` is [m, height, width, channels], row-major. */
+export interface CandidatePatches {
+  kind: 'patches';
+  dtype: PixelDtype;
+  shape: [number, number, number, number];
+  data: PixelData;
+}
+
+/** An image carried by the candidate: `shape` is [height, width, channels], row-major. */
+export interface CandidateImage {
+  kind: 'image';
+  dtype: PixelDtype;
+  shape: [number, number, number];
+  data: PixelData;
+  /** Region of interest in pixels; it lies within the image. Absent: the whole image. */
+  roi?: Roi;
+  /** How to make the patches; absent: the daemon's configured preset. */
+  augmentation?: AugmentationSpec;
+}
+
+/** A decoded, validated candidate. Pixel data is a typed array of the tensor's dtype. */
+export interface Candidate {
+  id: string;
+  /** Opaque references; never log them. Empty when the message had none. */
+  sourceRefs: SourceRefs;
+  /** ISO 8601 time of the detection. */
+  time: string;
+  content: CandidatePatches | CandidateImage;
+}

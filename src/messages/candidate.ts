@@ -9,7 +9,7 @@
  * dead-letter messages.
  */
 import { z } from 'zod';
-import { resolveAugmentationSpec, type AugmentationSpec, type Roi } from '../core/patches.js';
+import { resolveAugmentationSpec } from '../core/patches.js';
 import {
   candidateIdSchema,
   checkKey,
@@ -30,6 +30,10 @@ import {
   MAX_SOURCE_REFS,
   SOURCE_REF_KEY,
   SOURCE_REF_VALUE,
+  type Candidate,
+  type CandidateImage,
+  type CandidatePatches,
+  type MessageLimits,
 } from './candidate-rules.js';
 import { MessageEncodeError, parsed, rejected, type DeadLetterReason, type ParseResult } from './reasons.js';
 import {
@@ -39,23 +43,11 @@ import {
   elementCount,
   encodeTensorData,
   pixelDtypeSchema,
-  type PixelData,
   type PixelDtype,
 } from './tensor.js';
 
 export { CANDIDATE_SCHEMA, IDENTIFIER_KEY_PATTERN, MAX_SOURCE_REFS };
-
-/** Limits on what one candidate may carry; beyond them a candidate is dead-lettered. */
-export interface MessageLimits {
-  /** Maximum raw message size ('oversized'). */
-  maxPayloadBytes: number;
-  /** Maximum patches per candidate, carried or generated ('limit-exceeded'). */
-  maxPatches: number;
-  /** Maximum image (and patch) height, width and generated patch size, in pixels ('limit-exceeded'). */
-  maxImageSide: number;
-  /** Maximum channels per pixel ('limit-exceeded'). */
-  maxChannels: number;
-}
+export type { Candidate, CandidateImage, CandidatePatches, MessageLimits } from './candidate-rules.js';
 
 /** The defaults of the daemon's configuration (`limits.*`). */
 export const DEFAULT_MESSAGE_LIMITS: Readonly<MessageLimits> = Object.freeze({
@@ -91,7 +83,7 @@ export const sourceRefsSchema = z
     }
   });
 
-export type SourceRefs = z.infer<typeof sourceRefsSchema>;
+export type { SourceRefs } from './candidate-rules.js';
 
 export const roiSchema = z.object({
   x: z.number(),
@@ -238,36 +230,6 @@ export function safeParseCandidateMessage(
   const fast = fastCandidateMessage(v);
   if (fast !== undefined) return { success: true, data: fast };
   return candidateMessageSchema.safeParse(v);
-}
-
-/** Patches carried by the candidate: `shape` is [m, height, width, channels], row-major. */
-export interface CandidatePatches {
-  kind: 'patches';
-  dtype: PixelDtype;
-  shape: [number, number, number, number];
-  data: PixelData;
-}
-
-/** An image carried by the candidate: `shape` is [height, width, channels], row-major. */
-export interface CandidateImage {
-  kind: 'image';
-  dtype: PixelDtype;
-  shape: [number, number, number];
-  data: PixelData;
-  /** Region of interest in pixels; it lies within the image. Absent: the whole image. */
-  roi?: Roi;
-  /** How to make the patches; absent: the daemon's configured preset. */
-  augmentation?: AugmentationSpec;
-}
-
-/** A decoded, validated candidate. Pixel data is a typed array of the tensor's dtype. */
-export interface Candidate {
-  id: string;
-  /** Opaque references; never log them. Empty when the message had none. */
-  sourceRefs: SourceRefs;
-  /** ISO 8601 time of the detection. */
-  time: string;
-  content: CandidatePatches | CandidateImage;
 }
 
 /** Options of {@link parseCandidate}. */

@@ -3,6 +3,7 @@
  * label, and records why (model version, scores, rank, draw probability), so every request can be
  * audited. The radiologist's answer comes back as feedback carrying the same `requestId`.
  */
+import type { PooledScore } from '../core/pool.js';
 import { z } from 'zod';
 import {
   DEFAULT_MAX_PAYLOAD_BYTES,
@@ -43,6 +44,33 @@ export const requestScoresSchema = z
       });
     }
   });
+
+/** A candidate's scores as the messages carry them (labeling requests, shortlists). */
+export type RequestScores = z.infer<typeof requestScoresSchema>;
+
+/** A pooled candidate's score as the messages carry it. */
+export function requestScoresOf(s: Omit<PooledScore, 'modelVersion' | 'scoredAtMs'>): RequestScores {
+  return {
+    score: s.value,
+    entropy: s.entropy,
+    diversity: s.diversity,
+    dominantClass: s.dominantClass,
+    meanProbs: [...s.meanProbs],
+  };
+}
+
+/** The pooled score a message's scores stand for, by `modelVersion` at `scoredAtMs`. */
+export function pooledScoreOf(s: RequestScores, modelVersion: string, scoredAtMs: number): PooledScore {
+  return {
+    value: s.score,
+    entropy: s.entropy,
+    diversity: s.diversity,
+    dominantClass: s.dominantClass,
+    meanProbs: s.meanProbs,
+    modelVersion,
+    scoredAtMs,
+  };
+}
 
 export const labelingRequestMessageSchema = z.object({
   schema: z.literal(LABELING_REQUEST_SCHEMA),

@@ -1,4 +1,5 @@
 /** The messages between the model services and their workers (types only). */
+import type { BatchScores } from '../model/scoring.js';
 import type { io } from '@tensorflow/tfjs-core';
 import type { ScoreOptions } from '../core/score.js';
 import type { FineTuneOptions } from '../model/fine-tune.js';
@@ -31,15 +32,9 @@ export interface ModelWorkerInfo {
   nice?: number | { error: string };
 }
 
-/** A scoring worker's answer: one entry per candidate. */
-export interface WorkerScores {
+/** A scoring worker's answer: the batch's scores (one entry per candidate), and by what. */
+export interface WorkerScores extends BatchScores {
   version: string;
-  score: Float32Array;
-  entropy: Float32Array;
-  diversity: Float32Array;
-  dominantClass: Int32Array;
-  meanProbs: Float32Array;
-  numClasses: number;
   patches: number;
   /** With `returnFeatures`: every patch's activations at the cut, [patches x featureSize]. */
   features?: Float32Array;

@@ -15,6 +15,8 @@ import pino from 'pino';
 import { resolveConfig, type Config } from '../../src/config/index.js';
 import { readCheckpoint } from '../../src/daemon/checkpoint-file.js';
 import { Daemon } from '../../src/daemon/daemon.js';
+import type { DaemonEvent } from '../../src/daemon/loop/events.js';
+import type { Observable } from 'rxjs';
 import { loadFashionMnist, type ImageSet } from '../../src/data/image-set.js';
 import { buildTask, type Task } from '../../src/data/task.js';
 import {
@@ -36,6 +38,9 @@ let set: ImageSet;
 let task: Task;
 let dir: string;
 const logLines: string[] = [];
+/** Every event of every daemon of this file, in order (the daemons' typed event stream). */
+const events: DaemonEvent[] = [];
+const observe = (events$: Observable<DaemonEvent>) => void events$.subscribe((e) => events.push(e));
 
 before(async () => {
   set = await loadFashionMnist();
@@ -140,7 +145,12 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
     const name = uniqueTopic('loop');
     const cfg = config(name);
     const topics = cfg.kafka.topics;
-    let daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+    let daemon = await Daemon.start({
+      config: cfg,
+      logger: testLogger(),
+      observe,
+      onFatal: (e) => assert.fail(e),
+    });
     try {
       const producer: Producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       const requests: LabelingRequestMessage[] = [];
@@ -244,10 +254,15 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       );
       const metricsText = await (await fetch(`${before.httpUrl}/metrics`).catch(() => undefined))?.text();
       assert.equal(metricsText, undefined, 'the metrics server is closed after shutdown');
-      const mark = logLines.length;
+      const mark = events.length;
       const oldVersions = new Set(versions.map((v) => v.version));
       // eslint-disable-next-line require-atomic-updates -- the test's own sequence: the old daemon is closed
-      daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+      daemon = await Daemon.start({
+        config: cfg,
+        logger: testLogger(),
+        observe,
+        onFatal: (e) => assert.fail(e),
+      });
       const afterRestart = daemon.status();
       assert.equal(afterRestart.labeled, before.labeled);
       assert.equal(afterRestart.servedVersion, before.servedVersion);
@@ -258,11 +273,7 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       });
       await new Promise((r) => setTimeout(r, 1_000));
       // Replaying model-versions from its start does not walk the served model back.
-      const servedAfter = logLines
-        .slice(mark)
-        .map((l) => JSON.parse(l) as { event?: string; version?: string })
-        .filter((l) => l.event === 'serving')
-        .map((l) => l.version!);
+      const servedAfter = events.slice(mark).flatMap((e) => (e.type === 'serving' ? [e.version] : []));
       for (const v of servedAfter) {
         assert.ok(
           v === before.servedVersion || !oldVersions.has(v),
@@ -295,8 +306,13 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       scoring: { ...base.scoring, microBatchSize: 8 },
       selection: { ...base.selection, b: 1 },
     };
-    const mark = logLines.length;
-    const daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+    const mark = events.length;
+    const daemon = await Daemon.start({
+      config: cfg,
+      logger: testLogger(),
+      observe,
+      onFatal: (e) => assert.fail(e),
+    });
     try {
       const producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       const total = 600;
@@ -321,7 +337,7 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       clearInterval(poll);
       assert.ok(maxPool <= 60, `pool reached ${maxPool}`);
       assert.ok(sawPause, 'intake paused at the high watermark');
-      const refused = logLines.slice(mark).filter((l) => l.includes('"event":"candidate-refused"'));
+      const refused = events.slice(mark).filter((e) => e.type === 'candidate-refused');
       assert.deepEqual(refused, [], 'no candidate was refused for room');
       await waitFor('intake resumed', () => !daemon.status().paused);
       await daemon.close();
@@ -356,7 +372,12 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
     const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
     let second: Daemon | undefined;
     try {
-      const first = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+      const first = await Daemon.start({
+        config: cfg,
+        logger: testLogger(),
+        observe,
+        onFatal: (e) => assert.fail(e),
+      });
       try {
         // With its topic gone, every request send fails with UNKNOWN_TOPIC_OR_PARTITION, a
         // retriable error, and stays in flight until the daemon stops.
@@ -376,7 +397,12 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       assert.equal(unconfirmed.length, cfg.selection.b, 'the shutdown checkpoint holds the sends in flight');
 
       // The restarted daemon makes the topic again and sends the same requests.
-      second = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+      second = await Daemon.start({
+        config: cfg,
+        logger: testLogger(),
+        observe,
+        onFatal: (e) => assert.fail(e),
+      });
       await collect(
         watcher,
         topics.labelingRequests,
@@ -419,8 +445,13 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
         },
       ],
     });
-    const mark = logLines.length;
-    const daemon = await Daemon.start({ config: cfg, logger: testLogger(), onFatal: (e) => assert.fail(e) });
+    const mark = events.length;
+    const daemon = await Daemon.start({
+      config: cfg,
+      logger: testLogger(),
+      observe,
+      onFatal: (e) => assert.fail(e),
+    });
     const requests: LabelingRequestMessage[] = [];
     const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
     try {
@@ -436,11 +467,8 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
         messages: Array.from({ length: 30 }, (_, i) => candidateMessage(i).message),
       });
       const failed = () =>
-        logLines
-          .slice(mark)
-          .filter((l) => l.includes('"event":"publish-failed"'))
-          .map((l) => JSON.parse(l) as { withdrawn: number });
-      await waitFor('a publish that failed', () => failed().some((f) => f.withdrawn > 0));
+        events.slice(mark).flatMap((e) => (e.type === 'publish-failed' && e.what === 'requests' ? [e] : []));
+      await waitFor('a publish that failed', () => failed().some((f) => (f.withdrawn ?? 0) > 0));
       // Nothing is left waiting for an answer to a request nobody received.
       await waitFor('no request outstanding', () => daemon.status().outstanding === 0, 30_000);
       assert.equal(requests.length, 0);

@@ -128,7 +128,6 @@ function apply(s: CoreState<Image>, step: Step, now: number, k: number): unknown
       const plan = planRequests(s.pool, {
         b: step.b,
         seed: k,
-        modelVersion: 'v1',
         windowSeq: s.labels.windowSeq,
         now,
       });

@@ -28,11 +28,11 @@ void describe('election', () => {
     assert.deepEqual(after.effects, [{ type: 'became-coordinator', term: 1 }]);
   });
 
-  void it('steps down at the start of a rebalance, and a catch-up of an older term is ignored', () => {
+  void it('steps down when its group membership is lost, and a catch-up of an older term is ignored', () => {
     const { state, effects } = run([
       { type: 'assigned', owns: true },
       { type: 'caught-up', term: 1 },
-      { type: 'rebalancing' },
+      { type: 'membership-lost' },
       { type: 'assigned', owns: true },
       { type: 'caught-up', term: 1 },
     ]);
@@ -79,7 +79,7 @@ void describe('election', () => {
 
   void it('coordinates exactly when it owns the partition and caught up for the latest term', () => {
     const event = fc.oneof(
-      fc.constant<ElectionEvent>({ type: 'rebalancing' }),
+      fc.constant<ElectionEvent>({ type: 'membership-lost' }),
       fc.constant<ElectionEvent>({ type: 'stopped' }),
       fc.boolean().map<ElectionEvent>((owns) => ({ type: 'assigned', owns })),
       fc.integer({ min: 0, max: 5 }).map<ElectionEvent>((term) => ({ type: 'caught-up', term })),

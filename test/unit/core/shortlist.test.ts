@@ -131,7 +131,6 @@ void describe('shortlists', () => {
             omega,
             randomness,
             seed,
-            modelVersion: 'v1',
             windowSeq: 0,
             now: 0,
           });
@@ -153,7 +152,6 @@ void describe('shortlists', () => {
             omega,
             randomness,
             seed,
-            modelVersion: 'v1',
             windowSeq: 0,
           });
           assert.deepEqual(

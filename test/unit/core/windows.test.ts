@@ -351,7 +351,7 @@ void describe('labeling requests', () => {
 
   void it('plans requests with why they were made; replaying the plan gives the same requests', () => {
     const pool = filledPool(20);
-    const opts = { b: 3, seed: 11, modelVersion: 'v1', windowSeq: 0, now: 0 };
+    const opts = { b: 3, seed: 11, windowSeq: 0, now: 0 };
     const a = planRequests(pool, opts);
     assert.equal(a.requests.length, 3);
     for (const r of a.requests) {
@@ -407,7 +407,6 @@ void describe('labeling requests', () => {
             const plan = planRequests(pool, {
               b,
               seed: seed + windowSeq,
-              modelVersion: 'v1',
               windowSeq,
               now,
             });

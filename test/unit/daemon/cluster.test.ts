@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { capCommits, safeInstanceId } from '../../../src/daemon/cluster.js';
+import { safeInstanceId } from '../../../src/daemon/adapters/kafka-cluster.js';
+import { capCommits } from '../../../src/daemon/loop/cluster/versions.js';
 
 void describe('cluster helpers', () => {
   void it('holds feedback commits below the earliest feedback still waiting for its candidate', () => {

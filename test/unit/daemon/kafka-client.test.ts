@@ -100,3 +100,44 @@ void describe('brokersError: what the daemon says when its brokers cannot be use
     assert.match(gone.message, /do not answer/);
   });
 });
+
+void describe("kafkaLogCreator: kafkajs's own log into the daemon's", () => {
+  void it('keeps its level, namespace, message and where/why fields, never a message payload', async () => {
+    const { kafkaLogCreator } = await import('../../../src/daemon/kafka-client.js');
+    const { pino } = await import('pino');
+    const kafkajs = (await import('kafkajs')).default;
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'debug' },
+      { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) },
+    );
+    const write = kafkaLogCreator(log)(kafkajs.logLevel.WARN);
+    write({
+      namespace: 'Connection',
+      level: kafkajs.logLevel.ERROR,
+      label: 'ERROR',
+      log: {
+        timestamp: 't',
+        message: 'Connection error',
+        broker: 'b:9092',
+        error: 'ECONNREFUSED',
+        payload: 'secret-bytes',
+      },
+    });
+    write({
+      namespace: 'Runner',
+      level: kafkajs.logLevel.WARN,
+      label: 'WARN',
+      log: { timestamp: 't', message: 'rebalancing' },
+    });
+    assert.equal(lines.length, 2);
+    assert.equal(lines[0]!['level'], 50);
+    assert.equal(lines[0]!['event'], 'kafkajs');
+    assert.equal(lines[0]!['component'], 'kafkajs');
+    assert.equal(lines[0]!['broker'], 'b:9092');
+    assert.equal(lines[0]!['error'], 'ECONNREFUSED');
+    assert.equal(lines[0]!['msg'], 'Connection error');
+    assert.equal(JSON.stringify(lines).includes('secret-bytes'), false);
+    assert.equal(lines[1]!['level'], 40);
+  });
+});
