@@ -158,6 +158,8 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
     // race (its role is checked before each write): rounds go on, the successor of one round being
     // the frozen coordinator of the next, until one did try.
     let fencedRounds = 0;
+    /** Error-level lines of a woken coordinator (issue 15: it logged tick and checkpoint failures). */
+    const zombieErrors: LogLine[] = [];
     for (let round = 1; round <= MAX_ROUNDS && fencedRounds === 0; round++) {
       const [zombie, successor] = await settledCoordinator(a, b);
       // Frozen as it logs a published window, when possible: it then has the requests of the next
@@ -212,8 +214,33 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
           `round ${round}: version ${v.version} is the successor's`,
         );
       if (zombie.events('coordinator-fenced').some((l) => time(l) >= wokenAt)) fencedRounds++;
+      zombieErrors.push(...zombie.lines.filter((l) => (l.level ?? 0) >= 50 && l.at >= wokenAt));
     }
     assert.equal(fencedRounds, 1, 'a woken coordinator tried to write, was refused and stepped down');
+    assert.deepEqual(
+      zombieErrors.map((l) => `${l.event ?? ''}: ${l.msg ?? ''}`),
+      [],
+      'a woken coordinator logs no errors',
+    );
+
+    // A woken coordinator's window makes a version nobody publishes: it is never served (served
+    // only once published), and no request is drawn from shortlists scored by it (the coordinator
+    // refuses them). Every served version, and every request's, is M0 or on model-versions.
+    const m0s = new Set([a, b].map((i) => String(i.events('m0')[0]?.['version'])));
+    const published = (v: string, before = Infinity) =>
+      m0s.has(v) || versions.some((x) => x.version === v && x.at <= before);
+    const served = () => [a, b].flatMap((i) => i.events('serving').map((l) => String(l['version'])));
+    await waitFor(
+      'the versions served to be read from model-versions',
+      () => served().every((v) => published(v)),
+      15_000,
+    ).catch(() => undefined);
+    for (const v of served()) assert.ok(published(v), `served version ${v} is M0 or published`);
+    for (const r of requests)
+      assert.ok(
+        published(r.modelVersion, r.at),
+        `request ${r.requestId}: its version ${r.modelVersion} is M0 or was published before it`,
+      );
 
     const seen = new Map<string, number>();
     for (const r of requests) seen.set(r.candidateId, (seen.get(r.candidateId) ?? 0) + 1);

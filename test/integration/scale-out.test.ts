@@ -13,6 +13,7 @@
  * answered, so a second request would be a request while one is outstanding or after its answer).
  */
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import {
   type LabelingRequestMessage,
   type ModelVersionMessage,
 } from '../../src/messages/index.js';
+import { parseLedgerMessage, parseShortlistMessage } from '../../src/messages/internal.js';
 import { startSimulator, type Simulator } from '../../src/simulate/simulator.js';
 import {
   clusterEnv,
@@ -46,6 +48,10 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
     const topics = clusterTopics(name);
     const requests: LabelingRequestMessage[] = [];
     const versions: ModelVersionMessage[] = [];
+    /** Shortlist entries as published: candidate id -> the versions and scores it was listed with. */
+    const shortlisted = new Map<string, { modelVersion: string; scores: unknown }[]>();
+    /** `labeled` ledger entries: what they say, as one string per entry. */
+    const labeledEntries: string[] = [];
     const instances: Instance[] = [];
     let sim: Simulator | undefined;
     let moto: MotoServer | undefined;
@@ -69,7 +75,7 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
       };
       const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
       await watcher.subscribe({
-        topics: [topics.labelingRequests, topics.modelVersions],
+        topics: [topics.labelingRequests, topics.modelVersions, topics.coordination, topics.ledger],
         fromBeginning: true,
       });
       await watcher.run({
@@ -77,9 +83,22 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
           if (topic === topics.labelingRequests) {
             const r = parseLabelingRequest(message.value, { numClasses: 2 });
             if (r.ok) requests.push(r.value);
-          } else {
+          } else if (topic === topics.modelVersions) {
             const v = parseModelVersion(message.value);
             if (v.ok) versions.push(v.value);
+          } else if (topic === topics.coordination) {
+            const m = parseShortlistMessage(message.value);
+            for (const e of m.ok ? m.value.entries : []) {
+              const seen = shortlisted.get(e.candidateId) ?? [];
+              seen.push({ modelVersion: e.modelVersion, scores: e.scores });
+              shortlisted.set(e.candidateId, seen);
+            }
+          } else {
+            const l = parseLedgerMessage(message.value);
+            if (l.ok && l.value.kind === 'labeled') {
+              const { candidateId, writer, label, heldOut, votes } = l.value;
+              labeledEntries.push(JSON.stringify({ candidateId, writer, label, heldOut, votes }));
+            }
           }
           return Promise.resolve();
         },
@@ -112,6 +131,10 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
       instances.push(instance);
       return instance;
     }
+
+    /** The times an instance lost the coordinator role after `since`. */
+    const roleLost = (i: Instance, since: number) =>
+      i.events('coordinator').filter((l) => l['role'] === 'lost' && l.at > since);
 
     const requestedTwice = () => {
       const seen = new Map<string, number>();
@@ -153,6 +176,11 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
         () => [a, b].filter((i) => i.coordinator).length === 1,
         30_000,
       );
+      // The coordination partition is assigned stickily: the healthy coordinator keeps its role
+      // (and its window) through the rebalance b's join makes.
+      assert.ok(a.coordinator, 'a still coordinates');
+      assert.deepEqual(roleLost(a, joinedAt), [], 'a never lost the role');
+      assert.deepEqual(a.events('window-abandoned'), [], 'a abandoned no window');
       assert.deepEqual(
         [...a.candidatePartitions(topics.candidates), ...b.candidatePartitions(topics.candidates)].sort(),
         Array.from({ length: PARTITIONS }, (_, p) => p),
@@ -197,9 +225,44 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
       assert.deepEqual(requestedTwice(), []);
     });
 
+    it('a follower restarts: the coordinator keeps its role; every request names the version that scored it', async () => {
+      const [a, b] = instances as [Instance, Instance];
+      const [coordinator, follower] = a.coordinator ? [a, b] : [b, a];
+      const restartedAt = Date.now();
+      await follower.stop();
+      instances.splice(instances.indexOf(follower), 1);
+      const again = start(follower.id);
+      // Started again with the state it saved: a new member of both groups.
+      await waitFor('the follower to own candidate partitions again', () => {
+        const owned = again.candidatePartitions(topics.candidates).length;
+        return owned > 0 && coordinator.candidatePartitions(topics.candidates).length < PARTITIONS;
+      });
+      const requestsBefore = requests.length;
+      await waitFor('requests after the restart', () => requests.length > requestsBefore, 60_000);
+      assert.ok(coordinator.coordinator, 'the coordinator still coordinates');
+      assert.deepEqual(roleLost(coordinator, restartedAt), [], 'it never lost the role');
+      assert.deepEqual(coordinator.events('window-abandoned'), [], 'it abandoned no window');
+
+      // The request carries the version whose scores made it: an entry of a published shortlist
+      // with the same candidate, version and scores (not the version served when it was drawn).
+      const m0s = new Set(instances.map((i) => String(i.events('m0')[0]?.['version'])));
+      for (const r of requests) {
+        const listed = shortlisted.get(r.candidateId) ?? [];
+        assert.ok(
+          listed.some((e) => e.modelVersion === r.modelVersion && isDeepStrictEqual(e.scores, r.scores)),
+          `request ${r.requestId}: version ${r.modelVersion} and its scores are a shortlist entry's`,
+        );
+        assert.ok(
+          m0s.has(r.modelVersion) || versions.some((v) => v.version === r.modelVersion),
+          `request ${r.requestId}: ${r.modelVersion} is M0 or published`,
+        );
+      }
+    });
+
     it('SIGKILL of the coordinator: the survivor takes over its partitions and the role, and the loop goes on', async () => {
       const [a, b] = instances as [Instance, Instance];
       const [killed, survivor] = a.coordinator ? [a, b] : [b, a];
+      const labeledBefore = labeledEntries.length;
       const killedAt = Date.now();
       killed.kill('SIGKILL');
       await killed.exited;
@@ -232,6 +295,15 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
         versions.length,
         'no version published twice',
       );
+
+      // A ledger entry is written once per change of its votes: never twice the same (issue 15
+      // found identical entries from one writer milliseconds apart).
+      assert.ok(labeledEntries.length > labeledBefore, 'labels written after the kill');
+      const entries = new Set<string>();
+      for (const e of labeledEntries) {
+        assert.ok(!entries.has(e), `a labeled ledger entry written twice: ${e}`);
+        entries.add(e);
+      }
 
       // One coordinator at a time: the roles' intervals (from the instances' logs) never overlap.
       const intervals = [a, b].flatMap((i) => {
