@@ -54,7 +54,8 @@ export function createKafka(config: Config['kafka'], log?: Logger): Kafka {
 
 /**
  * kafkajs's log, into pino: its level, namespace and message, and of its extra fields only those
- * that say where (broker, group, topic) and why (error); never a message or its payload.
+ * that say where (broker, group, topic) and why (its error's text, as `reason`); never a message or
+ * its payload.
  */
 export function kafkaLogCreator(log: Logger): logCreator {
   const child = log.child({ component: 'kafkajs' });
@@ -69,7 +70,8 @@ export function kafkaLogCreator(log: Logger): logCreator {
         ...(typeof broker === 'string' ? { broker } : {}),
         ...(typeof groupId === 'string' ? { groupId } : {}),
         ...(typeof topic === 'string' ? { topic } : {}),
-        ...(typeof error === 'string' ? { error } : {}),
+        // Not `error`: the daemon's logger serializes that key as an Error (kafkajs gives a string).
+        ...(typeof error === 'string' ? { reason: error } : {}),
       };
       if (level === logLevel.ERROR) child.error(fields, message);
       else if (level === logLevel.WARN) child.warn(fields, message);

@@ -27,9 +27,11 @@ import {
   clusterTopics,
   createClusterTopics,
   Instance,
+  story,
   waitFor,
   type LogLine,
 } from '../support/acft-instance.js';
+import { isErrorLine } from '../support/daemon-process.js';
 import { uniqueTopic, useKafka } from '../support/kafka.js';
 
 const PARTITIONS = 2;
@@ -137,6 +139,16 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
   }
 
   it('the woken coordinator publishes nothing after its successor took over, and steps down', async () => {
+    try {
+      await fencingRounds();
+    } catch (error) {
+      // On a loaded machine a wait may run out: say what the instances were doing.
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`${message}\n${story(instances)}`, { cause: error });
+    }
+  });
+
+  async function fencingRounds(): Promise<void> {
     const a = start('inst-a');
     await waitFor('a to coordinate', () => a.coordinator, 120_000);
     sim = await startSimulator({
@@ -214,7 +226,10 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
           `round ${round}: version ${v.version} is the successor's`,
         );
       if (zombie.events('coordinator-fenced').some((l) => time(l) >= wokenAt)) fencedRounds++;
-      zombieErrors.push(...zombie.lines.filter((l) => (l.level ?? 0) >= 50 && l.at >= wokenAt));
+      // Its own errors (kafkajs's, e.g. the broker's answers during a rebalance, are kafkajs's to rate).
+      zombieErrors.push(
+        ...zombie.lines.filter((l) => isErrorLine(l) && l.event !== 'kafkajs' && l.at >= wokenAt),
+      );
     }
     assert.equal(fencedRounds, 1, 'a woken coordinator tried to write, was refused and stepped down');
     assert.deepEqual(
@@ -249,5 +264,5 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
       [],
       'no candidate requested twice',
     );
-  });
+  }
 });

@@ -14,7 +14,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 export interface LogLine {
   event?: string;
   msg?: string;
-  level?: number;
+  /** The level as a word (the daemon's logger writes `info`, `warn`, `error`, ...). */
+  level?: string;
   at: number;
   [key: string]: unknown;
 }
@@ -22,6 +23,44 @@ export interface LogLine {
 /** The environment without ACFT_* variables (the daemon refuses unknown ones, e.g. ACFT_TEST_LOG). */
 function withoutAcftVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('ACFT_')));
+}
+
+/** Events that tell a scale-out story: roles, assignments, selections, windows, refusals. */
+const STORY = new Set([
+  'coordinator',
+  'coordinator-fenced',
+  'partitions-assigned',
+  'requests',
+  'window',
+  'window-abandoned',
+  'window-failed',
+  'shortlist-refused',
+  'serving',
+  'stopping',
+]);
+
+/** Fields of every line that say nothing about the story. */
+const PLUMBING = new Set(['event', 'at', 'level', 'msg', 'time', 'pid', 'hostname', 'service']);
+
+/**
+ * The instances' story as text, in time order (the last `max` lines): what a failed scale-out
+ * test prints, so that a run on a loaded machine explains itself without the full logs.
+ */
+export function story(instances: readonly Instance[], max = 80): string {
+  return instances
+    .flatMap((i) =>
+      i.lines
+        .filter((l) => STORY.has(l.event ?? '') || l.level === 'error')
+        .map((l) => {
+          const rest = Object.fromEntries(Object.entries(l).filter(([k]) => !PLUMBING.has(k)));
+          const when = String(l['time']).slice(11, 23);
+          return { at: l.at, text: `${when} ${i.id} ${l.event ?? ''} ${JSON.stringify(rest).slice(0, 160)}` };
+        }),
+    )
+    .sort((a, b) => a.at - b.at)
+    .slice(-max)
+    .map((l) => l.text)
+    .join('\n');
 }
 
 /** A running `acft run` child process and its JSON log lines. */

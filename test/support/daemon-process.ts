@@ -6,7 +6,13 @@ import { Child, onLines, type ChildExit } from './child.js';
 import { patience } from './patience.js';
 
 /** One log line of the daemon (pino JSON). */
-export type LogLine = Record<string, unknown> & { event?: string; msg?: string; level?: number };
+/** A log line of the daemon: `level` is a word (`info`, `warn`, `error`, ...). */
+export type LogLine = Record<string, unknown> & { event?: string; msg?: string; level?: string };
+
+/** A line at error level or above. */
+export function isErrorLine(line: { level?: unknown }): boolean {
+  return line.level === 'error' || line.level === 'fatal';
+}
 
 export type DaemonExit = ChildExit;
 

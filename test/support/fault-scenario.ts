@@ -35,7 +35,7 @@ import {
 } from '../../src/messages/index.js';
 import { initBackend } from '../../src/model/backend.js';
 import { loadArtifactFromPath } from '../../src/model/model-store.js';
-import { DaemonProcess, type LogLine } from './daemon-process.js';
+import { DaemonProcess, isErrorLine, type LogLine } from './daemon-process.js';
 import { account, assertNothingLost, tally } from './accounting.js';
 import { CliProcess } from './cli-process.js';
 import { patience } from './patience.js';
@@ -383,7 +383,7 @@ export class FaultScenario {
         .slice(-3)
         .map((l) => `daemon ${i + 1} committed ${JSON.stringify(l['offsets'])}`),
       ...d.lines
-        .filter((l) => (l.level ?? 0) >= 50)
+        .filter(isErrorLine)
         .slice(-5)
         .map((l) => `daemon ${i + 1} ${l.event ?? ''}: ${l.msg ?? ''}`),
     ]);

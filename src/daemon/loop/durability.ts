@@ -1,7 +1,7 @@
 /**
  * What makes the loop's progress durable, in order: a checkpoint (the state's snapshot with the
  * outbox, the unconfirmed requests, the unsent dead letters and the M0 it was built on), then the
- * commit of exactly the positions that snapshot records (checkpoint-commit.ts), then the model
+ * commit of exactly the positions that snapshot records (core/offsets.ts: checkpointCommits), then the model
  * versions that checkpoint holds are published. One checkpoint at a time; a window's end asks for
  * one at once. Scale-out writes no checkpoint: its progress is durable once a message is
  * processed (labels are in the ledger), and it commits what is processed, below any feedback still

@@ -1,84 +1,90 @@
+/**
+ * The commit rule in the loop's step (src/daemon/loop/durability.ts): a checkpoint records the
+ * positions of its snapshot; once it is written, exactly those positions are committed, never the
+ * live offsets, which moved on while the file was written (issue 14: candidates lost under
+ * SIGKILL). A failed write commits nothing.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { resolveConfig } from '../../../src/config/index.js';
+import { labelingConfigOf } from '../../../src/config/derive.js';
+import { done, track, trackDone } from '../../../src/core/offsets.js';
 import {
-  checkpointPositions,
-  done,
-  emptyOffsets,
-  markCommitted,
-  track,
-  trackDone,
-} from '../../../src/core/offsets.js';
-import type { PartitionOffset } from '../../../src/core/offsets.js';
-import { checkpointThenCommit } from '../../../src/daemon/checkpoint-commit.js';
+  onCheckpointFailed,
+  onCheckpointWritten,
+  requestCheckpoint,
+} from '../../../src/daemon/loop/durability.js';
+import type { Effect } from '../../../src/daemon/loop/io.js';
+import { emptyState, type DaemonState, type LoopContext } from '../../../src/daemon/loop/state.js';
 
 const m = (offset: number, partition = 0) => ({ topic: 'candidates', partition, offset });
+const config = resolveConfig({});
+const served = { version: 'm0-000000000000', artifact: {} as never, holdoutAuc: null, publishedAtMs: 0 };
+const ctx = {
+  config,
+  labeling: labelingConfigOf(config, () => 0),
+  m0: served,
+  tickMs: 500,
+} as unknown as LoopContext;
 
-void describe('checkpointThenCommit', () => {
-  void it('commits what the written snapshot holds while the intake moves on during the write', async () => {
-    const live = emptyOffsets();
-    for (let o = 0; o < 5; o++) trackDone(live, m(o));
-    const snapshot = { offsets: checkpointPositions(live) };
-    const order: string[] = [];
-    const committed: PartitionOffset[][] = [];
-    await checkpointThenCommit(snapshot, {
-      write: async () => {
-        order.push('write');
-        // The event loop turns while the file is written: more messages are taken.
-        await new Promise((r) => setImmediate(r));
-        for (let o = 5; o < 50; o++) trackDone(live, m(o));
-      },
-      written: () => order.push('written'),
-      commit: (offsets) => {
-        order.push('commit');
-        committed.push([...offsets]);
-        markCommitted(live, offsets);
-        return Promise.resolve();
-      },
-      live: () => live,
-    });
-    assert.deepEqual(order, ['write', 'written', 'commit']);
-    assert.deepEqual(committed, [[m(5)]]);
-  });
+function commits(out: Effect[]): unknown[] {
+  return out.flatMap((e) => (e.type === 'commit' ? [e.offsets] : []));
+}
 
-  void it('commits nothing when the write fails', async () => {
-    const live = emptyOffsets();
-    trackDone(live, m(0));
-    let commits = 0;
-    await assert.rejects(
-      checkpointThenCommit(
-        { offsets: checkpointPositions(live) },
-        {
-          write: () => Promise.reject(new Error('ENOSPC')),
-          commit: () => {
-            commits++;
-            return Promise.resolve();
-          },
-          live: () => live,
-        },
-      ),
-      /ENOSPC/,
+function checkpoint(state: DaemonState): Effect[] {
+  const out: Effect[] = [];
+  requestCheckpoint(state, ctx, 1_000, out);
+  assert.equal(out.filter((e) => e.type === 'checkpoint').length, 1, 'a checkpoint is written');
+  assert.deepEqual(commits(out), [], 'nothing is committed before it is written');
+  return out;
+}
+
+void describe('checkpoint then commit (the step)', () => {
+  void it('commits what the written snapshot holds while the intake moved on during the write', () => {
+    const state = emptyState(served, 0);
+    for (let o = 0; o < 5; o++) state.offsets = trackDone(state.offsets, m(o));
+    checkpoint(state);
+    // The event loop turns while the file is written: more messages are taken.
+    for (let o = 5; o < 50; o++) state.offsets = trackDone(state.offsets, m(o));
+    const out: Effect[] = [];
+    onCheckpointWritten(
+      state,
+      ctx,
+      { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
+      out,
     );
-    assert.equal(commits, 0);
+    assert.deepEqual(commits(out), [[m(5)]]);
   });
 
-  void it('commits no further than a message pending at the snapshot, done during the write', async () => {
-    const live = emptyOffsets();
-    track(live, m(0));
-    trackDone(live, m(1));
-    const snapshot = { offsets: checkpointPositions(live) };
-    let committed: readonly PartitionOffset[] = [];
-    await checkpointThenCommit(snapshot, {
-      write: () => {
-        done(live, m(0));
-        return Promise.resolve();
-      },
-      commit: (offsets) => {
-        committed = offsets;
-        return Promise.resolve();
-      },
-      live: () => live,
-    });
-    // The snapshot had 0 pending: its position is 0, nothing past the (absent) commit to send.
-    assert.deepEqual(committed, [m(0)]);
+  void it('commits nothing when the write fails', () => {
+    const state = emptyState(served, 0);
+    state.offsets = trackDone(state.offsets, m(0));
+    checkpoint(state);
+    const out: Effect[] = [];
+    onCheckpointFailed(
+      state,
+      ctx,
+      { type: 'checkpoint-failed', error: new Error('ENOSPC'), now: 1_100 },
+      1_100,
+      out,
+    );
+    assert.deepEqual(commits(out), []);
+  });
+
+  void it('commits no further than a message pending at the snapshot, done during the write', () => {
+    const state = emptyState(served, 0);
+    state.offsets = track(state.offsets, m(0));
+    state.offsets = trackDone(state.offsets, m(1));
+    checkpoint(state);
+    state.offsets = done(state.offsets, m(0));
+    const out: Effect[] = [];
+    onCheckpointWritten(
+      state,
+      ctx,
+      { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
+      out,
+    );
+    // The snapshot had 0 pending: its position is 0 (not 2, though 0 is done by now).
+    assert.deepEqual(commits(out), [[m(0)]]);
   });
 });

@@ -135,7 +135,7 @@ void describe("kafkaLogCreator: kafkajs's own log into the daemon's", () => {
     assert.equal(lines[0]!['event'], 'kafkajs');
     assert.equal(lines[0]!['component'], 'kafkajs');
     assert.equal(lines[0]!['broker'], 'b:9092');
-    assert.equal(lines[0]!['error'], 'ECONNREFUSED');
+    assert.equal(lines[0]!['reason'], 'ECONNREFUSED');
     assert.equal(lines[0]!['msg'], 'Connection error');
     assert.equal(JSON.stringify(lines).includes('secret-bytes'), false);
     assert.equal(lines[1]!['level'], 40);

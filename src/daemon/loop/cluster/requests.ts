@@ -165,6 +165,9 @@ export function onCoordinatorWriteFailed(
   if (input.fenced || input.writerLost) {
     // A newer term of this instance has a writer of its own: nothing to step down from.
     const current = c.election.owns && c.election.term === input.term;
+    // A write that failed only because its term's writer was already closed (the first of its
+    // writes was refused, or the term ended) says nothing new: that term's end is logged once.
+    if (!input.fenced && !current) return;
     out.push({
       type: 'emit',
       event: {
