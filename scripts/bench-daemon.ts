@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BACKEND_CHOICES, type BackendChoice } from '../src/config/index.js';
 import { loadFashionMnist } from '../src/data/image-set.js';
-import { buildTask } from '../src/data/task.js';
+import { buildTask, type Task } from '../src/data/task.js';
 import { acquireBroker } from '../src/kafka/broker-source.js';
 import { DEFAULT_TASK_SPEC } from '../src/simulate/simulator.js';
 import {
@@ -43,12 +43,11 @@ import {
   benchContext,
   poolPhase,
   windowsPhase,
-  type BacklogPhaseReport,
+  type BenchContext,
   type BenchOptions,
-  type PoolPhaseReport,
-  type WindowsPhaseReport,
 } from './bench-daemon/phases.js';
-import { Cleanups, RssSampler, figure, type Figure } from './bench-daemon/support.js';
+import { headline, summary, type Results } from './bench-daemon/report.js';
+import { Cleanups, RssSampler } from './bench-daemon/support.js';
 import { choiceOption, intOption, numberOption } from '../src/cli/options.js';
 import { Command, parseCommandLine, type Parsed } from './args.js';
 
@@ -151,109 +150,15 @@ function machine() {
   };
 }
 
-interface Results {
-  pool?: PoolPhaseReport;
-  backlog?: BacklogPhaseReport;
-  windows?: WindowsPhaseReport;
-}
-
-/** The figures of the closing note, taken from the phases' results. */
-function headline(results: Results, peakRssBytes: number): Record<string, Figure | string | number | null> {
-  const { pool, backlog, windows } = results;
-  return {
-    backend: pool?.backend ?? windows?.backend ?? null,
-    ingestRateAtOfferedLoad: pool?.ingest.rate ?? null,
-    offeredRate: pool?.offered.rate ?? null,
-    ingestCapacityBacklog: backlog?.rate ?? null,
-    scoringLatencyAtOfferedLoadP50: pool?.scoringLatency.p50 ?? null,
-    scoringLatencyAtOfferedLoadP99: pool?.scoringLatency.p99 ?? null,
-    scoringLatencyAtOfferedLoadHistogramP50: pool?.scoringLatency.histogramP50 ?? null,
-    scoringLatencyAtOfferedLoadHistogramP99: pool?.scoringLatency.histogramP99 ?? null,
-    scoringThroughputAtOfferedLoad: pool?.ingest.scoringThroughput ?? null,
-    scoringLatencyOneAtATimeP50: pool?.probe?.p50 ?? null,
-    scoringLatencyOneAtATimeP99: pool?.probe?.p99 ?? null,
-    endToEndLatencyOneAtATimeP50: pool?.probe?.endToEndP50 ?? null,
-    endToEndLatencyOneAtATimeP99: pool?.probe?.endToEndP99 ?? null,
-    rescorePoolSize: pool?.rescore?.candidates ?? null,
-    fullPoolRescore: pool?.rescore?.seconds ?? null,
-    rescoreCandidatesPerSecond: pool?.rescore?.candidatesPerSecond ?? null,
-    rescorePatchesPerSecond: pool?.rescore?.patchesPerSecond ?? null,
-    bytesPerCandidateAccounted: pool?.memory.bytesPerCandidate.accounted ?? null,
-    bytesPerCandidateHeapPlusExternal: pool?.memory.bytesPerCandidate.heapPlusExternal ?? null,
-    bytesPerCandidateRss: pool?.memory.bytesPerCandidate.rss ?? null,
-    bytesPerCandidateMarginalHeapPlusExternal:
-      backlog?.marginalMemory?.bytesPerCandidate.heapPlusExternal ?? null,
-    bthLabelToVersionMedian: windows?.bthLabelToVersion.median ?? null,
-    bthLabelToVersionMedianPromoted: windows?.bthLabelToVersion.medianPromoted ?? null,
-    peakRss: figure(
-      peakRssBytes,
-      'bytes',
-      'resident set size sampled every 100 ms over the whole run (this process; the broker is another)',
-    ),
-  };
-}
-
-const fmt = (f: Figure | undefined | null, digits = 3): string =>
-  f?.value === null || f?.value === undefined ? 'n/a' : `${Number(f.value.toFixed(digits))} ${f.unit}`;
-
-function summary(results: Results, peakRssBytes: number): string {
-  const { pool, backlog, windows } = results;
-  const lines: string[] = [];
-  if (pool !== undefined) {
-    const l = pool.scoringLatency;
-    const mem = pool.memory.bytesPerCandidate;
-    lines.push(
-      `  backend: ${pool.backend ?? 'unknown'}`,
-      `  ingest at the offered load (${fmt(pool.offered.rate, 1)}): ${fmt(pool.ingest.rate, 1)}; all ${pool.ingest.candidates} pooled and scored ${fmt(pool.ingest.allPooledAndScoredSeconds)} after the first (scoring ${fmt(pool.ingest.scoringThroughput, 1)})`,
-      `  scoring latency at that load: p50 ${fmt(l.p50, 4)}, p99 ${fmt(l.p99, 4)} (histogram_quantile: p50 ${fmt(l.histogramP50, 4)}, p99 ${fmt(l.histogramP99, 4)})`,
-      `  bytes per pooled candidate: ${fmt(mem.accounted, 0)} accounted, ${fmt(mem.heapPlusExternal, 0)} heap+external, ${fmt(mem.rss, 0)} RSS`,
-    );
-    const r = pool.rescore;
-    if (r !== null) {
-      lines.push(
-        `  full-pool rescore of ${r.candidates}: ${fmt(r.seconds)} (${fmt(r.candidatesPerSecond, 1)}, ${fmt(r.patchesPerSecond, 0)} with m ${r.m})`,
-      );
-    }
-    const p = pool.probe;
-    if (p !== null) {
-      lines.push(
-        `  scoring latency of a new candidate, one at a time (${p.candidates}): p50 ${fmt(p.p50, 4)}, p99 ${fmt(p.p99, 4)}; end to end p50 ${fmt(p.endToEndP50, 4)}, p99 ${fmt(p.endToEndP99, 4)}`,
-      );
-    }
-  }
-  if (backlog !== undefined) {
-    const mm = backlog.marginalMemory?.bytesPerCandidate;
-    if (mm !== undefined) {
-      lines.push(
-        `  marginal bytes per pooled candidate (N -> 2N): ${fmt(mm.heapPlusExternal, 0)} heap+external (${fmt(mm.arrayBuffers, 0)} of it typed arrays), ${fmt(mm.accounted, 0)} accounted`,
-      );
-    }
-    lines.push(
-      `  ingest capacity (draining a backlog of ${backlog.candidates}): ${fmt(backlog.rate, 1)}; scoring keeps up at ${fmt(backlog.scoringThroughput, 1)}${backlog.backpressure.pauses > 0 ? `; paused ${backlog.backpressure.pauses}x` : ''}`,
-    );
-  }
-  if (windows !== undefined) {
-    const each = windows.windows
-      .map((w) => `${w.seconds.bthLabelToVersionReceived} s ${w.status}`)
-      .join(', ');
-    lines.push(
-      `  b-th label -> model version (b ${windows.config.selection.b}): median ${fmt(windows.bthLabelToVersion.median)} [${each}]`,
-    );
-  }
-  lines.push(`  peak RSS: ${(peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
-  return lines.join('\n');
-}
-
-async function main(): Promise<number> {
-  const parsed = parseOptions(process.argv.slice(2));
-  if (!parsed.ok) return parsed.exitCode;
-  const options = parsed.options;
-  const started = new Date();
-  const t0 = performance.now();
-  const progress = (line: string): void => {
+/** A progress line on stderr, with the seconds since `t0`. */
+function progressLog(t0: number): (line: string) => void {
+  return (line) => {
     process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${line}\n`);
   };
-  const abort = new AbortController();
+}
+
+/** Ctrl-C (or SIGTERM) aborts the run, which then cleans up; a second one exits at once. */
+function abortOnSignals(abort: AbortController, progress: (line: string) => void): void {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (abort.signal.aborted) {
       process.stderr.write(`${signal} again: exiting without cleaning up\n`);
@@ -264,14 +169,11 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+}
 
-  const cleanups = new Cleanups();
-  const rss = new RssSampler(100);
-  const runId = `bench-${Date.now().toString(36)}-${process.pid}`;
-  const outPath = path.resolve(options.out);
-  const logPath = outPath.replace(/\.json$/i, '') + '.log.jsonl';
-  const results: Results = {};
-  const base = {
+/** What the report says of the run before it starts: the command, options, seeds, machine. */
+function reportBase(options: BenchOptions, started: Date, logPath: string) {
+  return {
     benchmark: 'acft daemon: acft run + acft simulate in one process on a real Kafka broker',
     command: ['npx tsx scripts/bench-daemon.ts', ...process.argv.slice(2)],
     startedAt: started.toISOString(),
@@ -287,53 +189,94 @@ async function main(): Promise<number> {
     node: { version: process.version, v8: process.versions.v8 },
     logFile: logPath,
   };
-  let broker: { kind: string; brokers: string[] } | null = null;
-  let task: { name: string; poolSize: number } | null = null;
-  let error: string | undefined;
+}
 
-  try {
-    await mkdir(path.dirname(outPath), { recursive: true });
-    const file = createWriteStream(logPath);
-    cleanups.add('closing the log file', () => new Promise<void>((resolve) => file.end(resolve)));
-    const workDir = await mkdtemp(path.join(os.tmpdir(), 'acft-bench-daemon-'));
-    cleanups.add('removing the work directory', () => rm(workDir, { recursive: true, force: true }));
+/** What a run found: the phases' results, the broker and task it ran on, the error that ended it. */
+interface RunState {
+  results: Results;
+  broker: { kind: string; brokers: string[] } | null;
+  task: { name: string; poolSize: number } | null;
+  error?: string;
+}
 
-    progress('loading Fashion-MNIST');
-    const set = await loadFashionMnist();
-    const fashion = buildTask(set, { ...DEFAULT_TASK_SPEC, seed: options.seed });
-    task = { name: fashion.name, poolSize: fashion.pool.ids.length };
-    const needed = Math.max(options.candidates + options.probe, options.windowPool);
-    if (fashion.pool.ids.length < needed) {
-      throw new Error(`the task's pool holds ${fashion.pool.ids.length} candidates, fewer than ${needed}`);
-    }
+/** What the phases run with, besides the broker and the task. */
+interface RunSetup {
+  options: BenchOptions;
+  runId: string;
+  outPath: string;
+  logPath: string;
+  cleanups: Cleanups;
+  abort: AbortController;
+  rss: RssSampler;
+  progress: (line: string) => void;
+}
 
-    const acquired = await acquireBroker({ log: progress });
-    cleanups.add('stopping the broker', () => acquired.stop());
-    broker = { kind: acquired.kind, brokers: acquired.brokers };
-    const ctx = benchContext({
-      options,
-      brokers: acquired.brokers,
-      runId,
-      workDir,
-      task: fashion,
-      logFile: file,
-      cleanups,
-      abort,
-      rss,
-      progress,
-    });
-    await poolPhase(ctx, (report) => (results.pool = report));
-    if (options.backlog) await backlogPhase(ctx, (report) => (results.backlog = report));
-    results.windows = await windowsPhase(ctx);
-  } catch (e) {
-    error = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    progress(`failed: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    await cleanups.runFrom(0, progress);
-    rss.stop();
+/** Loads the task (Fashion-MNIST, --seed) and checks that its pool holds every candidate needed. */
+async function loadTask(setup: RunSetup, state: RunState): Promise<Task> {
+  const { options } = setup;
+  setup.progress('loading Fashion-MNIST');
+  const set = await loadFashionMnist();
+  const fashion = buildTask(set, { ...DEFAULT_TASK_SPEC, seed: options.seed });
+  state.task = { name: fashion.name, poolSize: fashion.pool.ids.length };
+  const needed = Math.max(options.candidates + options.probe, options.windowPool);
+  if (fashion.pool.ids.length < needed) {
+    throw new Error(`the task's pool holds ${fashion.pool.ids.length} candidates, fewer than ${needed}`);
   }
+  return fashion;
+}
 
-  const peak = Math.max(rss.peakBytes, process.resourceUsage().maxRSS * 1024);
+/** A real Kafka broker (see acquireBroker), stopped by the clean-ups; returns its addresses. */
+async function acquire(setup: RunSetup, state: RunState): Promise<string[]> {
+  const acquired = await acquireBroker({ log: setup.progress });
+  setup.cleanups.add('stopping the broker', () => acquired.stop());
+  state.broker = { kind: acquired.kind, brokers: acquired.brokers };
+  return acquired.brokers;
+}
+
+/**
+ * Sets the run up (the log file, a work directory, the task, the broker) and runs the phases; what
+ * they find goes into `state` as it comes. Everything started is left to `setup.cleanups`.
+ */
+async function runPhases(setup: RunSetup, state: RunState): Promise<void> {
+  const { options, runId, cleanups, abort, rss, progress } = setup;
+  await mkdir(path.dirname(setup.outPath), { recursive: true });
+  const file = createWriteStream(setup.logPath);
+  cleanups.add('closing the log file', () => new Promise<void>((resolve) => file.end(resolve)));
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'acft-bench-daemon-'));
+  cleanups.add('removing the work directory', () => rm(workDir, { recursive: true, force: true }));
+  const task = await loadTask(setup, state);
+  const brokers = await acquire(setup, state);
+  const ctx = benchContext({
+    options,
+    brokers,
+    runId,
+    workDir,
+    task,
+    logFile: file,
+    cleanups,
+    abort,
+    rss,
+    progress,
+  });
+  await measure(ctx, state.results);
+}
+
+/** The phases in order; each one's report goes into `results` as soon as it has one. */
+async function measure(ctx: BenchContext, results: Results): Promise<void> {
+  await poolPhase(ctx, (report) => (results.pool = report));
+  if (ctx.options.backlog) await backlogPhase(ctx, (report) => (results.backlog = report));
+  results.windows = await windowsPhase(ctx);
+}
+
+/** Writes the JSON report (complete, or partial with the error) and prints the summary. */
+async function writeReport(
+  base: ReturnType<typeof reportBase>,
+  state: RunState,
+  outPath: string,
+  peak: number,
+  t0: number,
+): Promise<void> {
+  const { results, error } = state;
   const report = {
     ...base,
     complete: error === undefined,
@@ -341,8 +284,8 @@ async function main(): Promise<number> {
     finishedAt: new Date().toISOString(),
     wallSeconds: Math.round(performance.now() - t0) / 1000,
     loadAverageAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
-    broker,
-    task,
+    broker: state.broker,
+    task: state.task,
     headline: headline(results, peak),
     results,
   };
@@ -350,7 +293,38 @@ async function main(): Promise<number> {
   process.stdout.write(
     `acft daemon benchmark${error === undefined ? '' : ' (INCOMPLETE)'}: ${base.machine.cpus} x ${base.machine.cpuModel}, Node ${process.version}\n${summary(results, peak)}\nwrote ${path.relative(process.cwd(), outPath)}\n`,
   );
-  return error === undefined ? 0 : 1;
+}
+
+async function main(): Promise<number> {
+  const parsed = parseOptions(process.argv.slice(2));
+  if (!parsed.ok) return parsed.exitCode;
+  const options = parsed.options;
+  const started = new Date();
+  const t0 = performance.now();
+  const progress = progressLog(t0);
+  const abort = new AbortController();
+  abortOnSignals(abort, progress);
+
+  const cleanups = new Cleanups();
+  const rss = new RssSampler(100);
+  const runId = `bench-${Date.now().toString(36)}-${process.pid}`;
+  const outPath = path.resolve(options.out);
+  const logPath = outPath.replace(/\.json$/i, '') + '.log.jsonl';
+  const base = reportBase(options, started, logPath);
+  const state: RunState = { results: {}, broker: null, task: null };
+  try {
+    await runPhases({ options, runId, outPath, logPath, cleanups, abort, rss, progress }, state);
+  } catch (e) {
+    state.error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    progress(`failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    await cleanups.runFrom(0, progress);
+    rss.stop();
+  }
+
+  const peak = Math.max(rss.peakBytes, process.resourceUsage().maxRSS * 1024);
+  await writeReport(base, state, outPath, peak, t0);
+  return state.error === undefined ? 0 : 1;
 }
 
 main().then(

@@ -1,16 +1,13 @@
 /**
  * Helpers of the daemon benchmark (scripts/bench-daemon.ts): figures with their unit and method,
- * exact and histogram quantiles, taps on the daemon's prom-client metrics, a pino destination that
- * timestamps the daemon's log events, memory measurement, waiting, and clean-up in reverse order.
+ * exact and histogram quantiles, taps on the daemon's prom-client metrics, memory measurement,
+ * waiting, and clean-up in reverse order. The daemon's log events are timestamped by log-tap.ts.
  */
-import type { Observable } from 'rxjs';
-import { eventLevel, eventMessage, type DaemonEvent } from '../../src/daemon/loop/events.js';
-import { readFileSync, type WriteStream } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Counter, Histogram } from 'prom-client';
-import { createLogger, type Logger } from '../../src/observability/logger.js';
 
 /** One measured figure: its value, its unit and how it was obtained. */
 export interface Figure {
@@ -27,6 +24,19 @@ export function figure(value: number | null, unit: string, method: string): Figu
 export function round(value: number, digits = 6): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
+}
+
+/** Milliseconds to seconds, rounded for the JSON. */
+export const s = (ms: number): number => round(ms / 1000);
+
+/** A rate (null: none), rounded to 0.01. */
+export function rateFigure(rate: number | null, method: string, unit = 'candidates/s'): Figure {
+  return figure(rate === null ? null : round(rate, 2), unit, method);
+}
+
+/** `count` events per second between `fromMs` and `toMs` (performance.now()); null for no time. */
+export function perSecond(count: number, fromMs: number, toMs: number): number | null {
+  return toMs > fromMs ? (count * 1000) / (toMs - fromMs) : null;
 }
 
 // ---- quantiles ---------------------------------------------------------------------------------
@@ -130,6 +140,11 @@ export function histogramQuantile(q: number, buckets: readonly Bucket[]): number
   return prevLe;
 }
 
+/** The q-quantile as Prometheus' histogram_quantile gives it, in seconds. */
+export function histogramFigure(q: number, buckets: readonly Bucket[], method: string): Figure {
+  return figure(round(histogramQuantile(q, buckets) ?? NaN), 's', method);
+}
+
 /** A growable series of numbers in a Float64Array: preallocated, recording adds nothing to the heap. */
 export class Series {
   private data: Float64Array;
@@ -188,117 +203,10 @@ export function tapCounter(c: Counter, onInc: (by: number) => void): void {
   c.inc = tapped as Counter['inc'];
 }
 
-// ---- the daemon's log events ---------------------------------------------------------------------
-
-/** A daemon event, with the moment the benchmark received it. */
-export interface LogEvent {
-  event: string;
-  /** performance.now() when the line was written. */
-  at: number;
-  /** Date.now() when the line was written. */
-  wallMs: number;
-  level: string;
-  phase: string | undefined;
-  fields: Record<string, unknown>;
-}
-
-/**
- * What the benchmark sees of its daemons: their typed events (`Daemon.events$`, through
- * {@link observe}), kept with the time they came; and their log, written to `file` (if any).
- */
-export class LogTap {
-  readonly events: LogEvent[] = [];
-  /** The events logged at level error or fatal. */
-  readonly errors: LogEvent[] = [];
-  private readonly listeners = new Set<(e: LogEvent) => void>();
-
-  constructor(private readonly file?: WriteStream) {}
-
-  /** A logger for one daemon: the project's logger (redaction included) with `phase` on every line. */
-  logger(phase: string): Logger {
-    return createLogger({
-      level: 'info',
-      base: { phase },
-      destination: { write: (line: string) => this.line(line) },
-    });
-  }
-
-  private line(text: string): void {
-    // A line logged after the file was closed (late shutdown noise) is not written.
-    if (this.file?.writable === true) this.file.write(text.endsWith('\n') ? text : `${text}\n`);
-  }
-
-  /** The `observe` option of a daemon of `phase`: its events are kept as they come. */
-  observe(phase: string): (events$: Observable<DaemonEvent>) => void {
-    return (events$) =>
-      void events$.subscribe((event) => {
-        const { type, ...fields } = event;
-        const e: LogEvent = {
-          event: type,
-          at: performance.now(),
-          wallMs: Date.now(),
-          level: eventLevel(event),
-          phase,
-          fields: { ...fields, msg: eventMessage(event) },
-        };
-        this.events.push(e);
-        if (e.level === 'error' || e.level === 'fatal') this.errors.push(e);
-        for (const listener of this.listeners) listener(e);
-      });
-  }
-
-  /** The first error of `phase` among `events`, with its message. */
-  firstError(phase: string, events: readonly string[]): (LogEvent & { message: string }) | undefined {
-    const e = this.errors.find((x) => x.phase === phase && events.includes(x.event));
-    if (e === undefined) return undefined;
-    const msg = e.fields['msg'];
-    const err = e.fields['err'] as { message?: unknown } | undefined;
-    const detail = typeof err?.message === 'string' ? err.message : '';
-    return { ...e, message: `${typeof msg === 'string' ? msg : e.event}${detail ? `: ${detail}` : ''}` };
-  }
-
-  /** Events of one phase, optionally of one kind. */
-  of(phase: string, event?: string): LogEvent[] {
-    return this.events.filter((e) => e.phase === phase && (event === undefined || e.event === event));
-  }
-
-  /** The first event (already logged or to come) matching `predicate`. */
-  next(
-    what: string,
-    predicate: (e: LogEvent) => boolean,
-    timeoutMs: number,
-    signal: AbortSignal,
-  ): Promise<LogEvent> {
-    const found = this.events.find(predicate);
-    if (found !== undefined) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        this.listeners.delete(listener);
-      };
-      const listener = (e: LogEvent): void => {
-        if (!predicate(e)) return;
-        done();
-        resolve(e);
-      };
-      const onAbort = (): void => {
-        done();
-        reject(abortError(signal, what));
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`));
-      }, timeoutMs);
-      this.listeners.add(listener);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-}
-
 // ---- waiting -------------------------------------------------------------------------------------
 
-function abortError(signal: AbortSignal, what: string): Error {
+/** The abort's reason (an Error), else an error naming what was waited for. */
+export function abortError(signal: AbortSignal, what: string): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error(`stopped while waiting for ${what}`);
 }
@@ -339,6 +247,34 @@ export async function settledMemory(gc: () => void): Promise<NodeJS.MemoryUsage>
     await nextTurn();
   }
   return process.memoryUsage();
+}
+
+/** Bytes per pooled candidate, four ways (each figure's method says how). */
+export interface BytesPerCandidate {
+  accounted: Figure;
+  heapPlusExternal: Figure;
+  arrayBuffers: Figure;
+  rss: Figure;
+}
+
+/**
+ * Bytes per candidate for `count` candidates (null when there are none): `accountedBytes` (the
+ * pool's own accounting) and the growth of the process's memory from `before` to `after`.
+ */
+export function bytesPerCandidate(
+  count: number,
+  accountedBytes: number,
+  memory: { before: NodeJS.MemoryUsage; after: NodeJS.MemoryUsage },
+  methods: Record<keyof BytesPerCandidate, string>,
+): BytesPerCandidate {
+  const per = (bytes: number) => (count > 0 ? round(bytes / count, 1) : null);
+  const delta = (k: keyof NodeJS.MemoryUsage) => memory.after[k] - memory.before[k];
+  return {
+    accounted: figure(per(accountedBytes), 'bytes', methods.accounted),
+    heapPlusExternal: figure(per(delta('heapUsed') + delta('external')), 'bytes', methods.heapPlusExternal),
+    arrayBuffers: figure(per(delta('arrayBuffers')), 'bytes', methods.arrayBuffers),
+    rss: figure(per(delta('rss')), 'bytes', methods.rss),
+  };
 }
 
 /** Samples the resident set size every `intervalMs` and keeps the peak (overall and since a mark). */

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { PartitionOffset } from '../core/offsets.js';
 import { BrokerProbe } from './broker-health.js';
+import { CommitRefusedError } from './ports.js';
 
 /**
  * kafkajs options from the `kafka` section (TLS files read here, at start-up). With `log`, kafkajs's
@@ -241,6 +242,27 @@ export function brokersError(brokers: readonly string[], cause: unknown): Error 
     : new BrokersUnreachableError(brokers, cause);
 }
 
+/** The group's answers to a member it no longer knows under its generation (kafkajs error types). */
+const MEMBERSHIP_REFUSALS = new Set([
+  'UNKNOWN_MEMBER_ID',
+  'ILLEGAL_GENERATION',
+  'REBALANCE_IN_PROGRESS',
+  'FENCED_INSTANCE_ID',
+]);
+
+/**
+ * Whether kafkajs's error is the group refusing a member it no longer knows (not a failure). Its
+ * retrier wraps the broker's answer (a protocol error with a `type`) as the `cause` of another.
+ */
+export function isMembershipRefusal(error: unknown): boolean {
+  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 5; depth++) {
+    const { type, cause } = e as { type?: unknown; cause?: unknown };
+    if (typeof type === 'string' && MEMBERSHIP_REFUSALS.has(type)) return true;
+    e = cause;
+  }
+  return false;
+}
+
 /** Thrown when the broker did not take an offset commit that kafkajs reported as done. */
 export class CommitNotConfirmedError extends Error {
   readonly code = 'COMMIT_NOT_CONFIRMED';
@@ -274,6 +296,10 @@ export async function commitConfirmed(
     await consumer.commitOffsets(
       commits.map((c) => ({ topic: c.topic, partition: c.partition, offset: String(c.offset) })),
     );
+  } catch (error) {
+    throw isMembershipRefusal(error)
+      ? new CommitRefusedError(`the group refused the commit: ${(error as Error).message}`, { cause: error })
+      : error;
   } finally {
     stop();
   }

@@ -12,6 +12,17 @@ import type { TrainingJob, TrainingResult } from '../workers/training-service.js
 import type { ModelVersionArtifact } from '../workers/scoring-service.js';
 import type { Input } from './loop/io.js';
 
+/**
+ * A commit the group refused because this consumer is no longer a member of it under its current
+ * generation (its session expired, e.g. while the process was frozen, or a rebalance is under
+ * way): nothing is wrong with the brokers, and the partitions' next owner reads on from their last
+ * commit. Adapters throw it; the loop tells it apart from a failure.
+ */
+export class CommitRefusedError extends Error {
+  readonly code = 'COMMIT_REFUSED';
+  override readonly name = 'CommitRefusedError';
+}
+
 /** Time, for the loop and its operators. Tests pass a virtual one. */
 export interface Clock {
   now(): number;

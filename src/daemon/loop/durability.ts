@@ -115,8 +115,14 @@ export function onCommitFailed(
   now: number,
   out: Effect[],
 ): void {
-  out.push({ type: 'emit', event: { type: 'checkpoint-failed', err: input.error } });
-  brokerFailed(state, 'offset commit failed', now, out);
+  if (input.refused) {
+    // The group refused it (this member's session ended): the brokers answered.
+    out.push({ type: 'emit', event: { type: 'commit-refused', err: input.error } });
+    brokerAnswered(state, now, out);
+  } else {
+    out.push({ type: 'emit', event: { type: 'checkpoint-failed', err: input.error } });
+    brokerFailed(state, 'offset commit failed', now, out);
+  }
   checkpointDone(state, ctx, now, out);
 }
 

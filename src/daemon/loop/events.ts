@@ -57,6 +57,7 @@ export interface EventFields {
   // --- durability ---
   checkpoint: { seconds: number };
   'checkpoint-failed': { err: unknown };
+  'commit-refused': { err: unknown };
   'offsets-committed': { offsets: { topic: string; partition: number; offset: number }[] };
   'offsets-reconciled': { topic: string; partition: number; committed: number | null; position: number };
   'dead-letter-send-failed': { queued: number; err: unknown };
@@ -174,6 +175,10 @@ export const EVENT_LOG: {
   'window-reused': { level: 'info', msg: 'window version found in the model store; not trained again' },
   checkpoint: { level: 'none', msg: '' },
   'checkpoint-failed': { level: 'error', msg: 'checkpoint failed: it is tried again' },
+  'commit-refused': {
+    level: 'warn',
+    msg: "offset commit refused: this instance is not the group's member it was (its session ended); the partitions' next owner reads on from their last commit",
+  },
   'offsets-committed': { level: 'debug', msg: 'offsets committed' },
   'offsets-reconciled': {
     level: 'info',

@@ -106,7 +106,7 @@ type InputBody =
     }
   | { readonly type: 'checkpoint-failed'; readonly error: unknown }
   | { readonly type: 'committed'; readonly offsets: readonly PartitionOffset[] }
-  | { readonly type: 'commit-failed'; readonly error: unknown }
+  | { readonly type: 'commit-failed'; readonly error: unknown; readonly refused: boolean }
   | { readonly type: 'requests-sent'; readonly requestIds: readonly string[] }
   | { readonly type: 'requests-failed'; readonly requestIds: readonly string[]; readonly error: unknown }
   | { readonly type: 'versions-published'; readonly keys: readonly string[] }

@@ -6,7 +6,7 @@
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { faultPoint } from '../fault-points.js';
 import type { Effect, Input } from '../loop/io.js';
-import type { BrokerPort, CheckpointStore, Clock } from '../ports.js';
+import { CommitRefusedError, type BrokerPort, type CheckpointStore, type Clock } from '../ports.js';
 
 type Of<K extends Effect['type']> = Extract<Effect, { type: K }>;
 
@@ -43,6 +43,7 @@ async function commit(broker: BrokerPort, clock: Clock, e: Of<'commit'>): Promis
     faultPoint('after-offset-commit');
     return { type: 'committed', offsets: e.offsets, now: clock.now() };
   } catch (error) {
-    return { type: 'commit-failed', error, now: clock.now() };
+    const refused = error instanceof CommitRefusedError;
+    return { type: 'commit-failed', error, refused, now: clock.now() };
   }
 }

@@ -10,6 +10,7 @@ import { resolveConfig } from '../../../src/config/index.js';
 import { labelingConfigOf } from '../../../src/config/derive.js';
 import { done, track, trackDone } from '../../../src/core/offsets.js';
 import {
+  onCommitFailed,
   onCheckpointFailed,
   onCheckpointWritten,
   requestCheckpoint,
@@ -86,5 +87,34 @@ void describe('checkpoint then commit (the step)', () => {
     );
     // The snapshot had 0 pending: its position is 0 (not 2, though 0 is done by now).
     assert.deepEqual(commits(out), [[m(0)]]);
+  });
+
+  void it('a commit the group refused (the session ended) is a warning, not a failure of the brokers', () => {
+    const state = emptyState(served, 0);
+    state.offsets = trackDone(state.offsets, m(0));
+    checkpoint(state);
+    const written: Effect[] = [];
+    onCheckpointWritten(
+      state,
+      ctx,
+      { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
+      written,
+    );
+    const events = (refused: boolean): string[] => {
+      const out: Effect[] = [];
+      onCommitFailed(
+        state,
+        ctx,
+        { type: 'commit-failed', error: new Error('x'), refused, now: 1_200 },
+        1_200,
+        out,
+      );
+      return out.flatMap((e) => (e.type === 'emit' ? [e.event.type] : []));
+    };
+    const refused = events(true);
+    assert.ok(refused.includes('commit-refused'));
+    assert.ok(!refused.includes('checkpoint-failed'));
+    assert.ok(!refused.includes('broker-outage'));
+    assert.ok(events(false).includes('checkpoint-failed'));
   });
 });

@@ -141,3 +141,21 @@ void describe("kafkaLogCreator: kafkajs's own log into the daemon's", () => {
     assert.equal(lines[1]!['level'], 40);
   });
 });
+
+void describe('isMembershipRefusal: the group refusing a member it no longer knows', () => {
+  void it("tells kafkajs's wrapped UNKNOWN_MEMBER_ID and ILLEGAL_GENERATION from failures", async () => {
+    const { isMembershipRefusal } = await import('../../../src/daemon/kafka-client.js');
+    const kafkajs = (await import('kafkajs')).default;
+    const protocol = (type: string) =>
+      new kafkajs.KafkaJSProtocolError({ message: type, type, code: 25, retriable: false } as never);
+    // As kafkajs's retrier rejects: the broker's answer as the cause of a non-retriable error.
+    const wrapped = (e: Error) =>
+      new (kafkajs.KafkaJSNonRetriableError as new (e: Error, o: { cause: Error }) => Error)(e, { cause: e });
+    assert.equal(isMembershipRefusal(wrapped(protocol('UNKNOWN_MEMBER_ID'))), true);
+    assert.equal(isMembershipRefusal(protocol('ILLEGAL_GENERATION')), true);
+    assert.equal(isMembershipRefusal(wrapped(protocol('REBALANCE_IN_PROGRESS'))), true);
+    assert.equal(isMembershipRefusal(wrapped(protocol('NOT_COORDINATOR'))), false);
+    assert.equal(isMembershipRefusal(new kafkajs.KafkaJSConnectionError('ECONNREFUSED')), false);
+    assert.equal(isMembershipRefusal(null), false);
+  });
+});
