@@ -42,6 +42,11 @@ const logLines: string[] = [];
 const events: DaemonEvent[] = [];
 const observe = (events$: Observable<DaemonEvent>) => void events$.subscribe((e) => events.push(e));
 
+/** A daemon on `config` whose events this file collects; a fatal error fails the test. */
+function startObserved(config: Config): Promise<Daemon> {
+  return Daemon.start({ config, logger: testLogger(), observe, onFatal: (e) => assert.fail(e) });
+}
+
 before(async () => {
   set = await loadFashionMnist();
   task = buildTask(set, { positive: [6], negative: [0, 2, 4], ratio: 3, seed: 1 });
@@ -307,12 +312,7 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       selection: { ...base.selection, b: 1 },
     };
     const mark = events.length;
-    const daemon = await Daemon.start({
-      config: cfg,
-      logger: testLogger(),
-      observe,
-      onFatal: (e) => assert.fail(e),
-    });
+    const daemon = await startObserved(cfg);
     try {
       const producer = await kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       const total = 600;
@@ -446,12 +446,7 @@ describe('acft run on a real broker', { timeout: 400_000 }, () => {
       ],
     });
     const mark = events.length;
-    const daemon = await Daemon.start({
-      config: cfg,
-      logger: testLogger(),
-      observe,
-      onFatal: (e) => assert.fail(e),
-    });
+    const daemon = await startObserved(cfg);
     const requests: LabelingRequestMessage[] = [];
     const watcher = await kafka.consumer({ groupId: `${name}-watch`, maxWaitTimeInMs: 100 });
     try {

@@ -40,6 +40,18 @@ function checkpoint(state: DaemonState): Effect[] {
   return out;
 }
 
+/** The checkpoint's file is written: what the step does next. */
+function written(state: DaemonState): Effect[] {
+  const out: Effect[] = [];
+  onCheckpointWritten(
+    state,
+    ctx,
+    { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
+    out,
+  );
+  return out;
+}
+
 void describe('checkpoint then commit (the step)', () => {
   void it('commits what the written snapshot holds while the intake moved on during the write', () => {
     const state = emptyState(served, 0);
@@ -47,13 +59,7 @@ void describe('checkpoint then commit (the step)', () => {
     checkpoint(state);
     // The event loop turns while the file is written: more messages are taken.
     for (let o = 5; o < 50; o++) state.offsets = trackDone(state.offsets, m(o));
-    const out: Effect[] = [];
-    onCheckpointWritten(
-      state,
-      ctx,
-      { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
-      out,
-    );
+    const out = written(state);
     assert.deepEqual(commits(out), [[m(5)]]);
   });
 
@@ -78,13 +84,7 @@ void describe('checkpoint then commit (the step)', () => {
     state.offsets = trackDone(state.offsets, m(1));
     checkpoint(state);
     state.offsets = done(state.offsets, m(0));
-    const out: Effect[] = [];
-    onCheckpointWritten(
-      state,
-      ctx,
-      { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
-      out,
-    );
+    const out = written(state);
     // The snapshot had 0 pending: its position is 0 (not 2, though 0 is done by now).
     assert.deepEqual(commits(out), [[m(0)]]);
   });
@@ -93,13 +93,7 @@ void describe('checkpoint then commit (the step)', () => {
     const state = emptyState(served, 0);
     state.offsets = trackDone(state.offsets, m(0));
     checkpoint(state);
-    const written: Effect[] = [];
-    onCheckpointWritten(
-      state,
-      ctx,
-      { type: 'checkpoint-written', durable: [], seconds: 0.01, now: 1_100 },
-      written,
-    );
+    written(state);
     const events = (refused: boolean): string[] => {
       const out: Effect[] = [];
       onCommitFailed(
