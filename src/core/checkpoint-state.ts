@@ -29,6 +29,7 @@ import { checkpointPositions, restoreOffsets, type OffsetsState, type PartitionP
 import {
   poolCandidates,
   restorePool,
+  copyScore,
   type PooledScore,
   type OutstandingRequest,
   type PoolState,
@@ -117,18 +118,6 @@ export class InvalidSnapshotError extends Error {
   override readonly name = 'InvalidSnapshotError';
 }
 
-function scoreSnapshot(s: PooledScore): PooledScore {
-  return {
-    value: s.value,
-    entropy: s.entropy,
-    diversity: s.diversity,
-    dominantClass: s.dominantClass,
-    meanProbs: [...s.meanProbs],
-    modelVersion: s.modelVersion,
-    scoredAtMs: s.scoredAtMs,
-  };
-}
-
 function source(s: SourceRef): SourceRef {
   return { topic: s.topic, partition: s.partition, offset: s.offset };
 }
@@ -167,7 +156,7 @@ export function toSnapshot<T>(
       payload: encodePayload(c.payload),
       seq: c.seq,
       state: c.state,
-      ...(c.score !== undefined ? { score: scoreSnapshot(c.score) } : {}),
+      ...(c.score !== undefined ? { score: copyScore(c.score) } : {}),
       ...(c.request !== undefined
         ? {
             request: {
@@ -264,7 +253,7 @@ export function fromSnapshot<T>(
       seq: c.seq,
       state: c.state,
     };
-    if (c.score !== undefined) out.score = scoreSnapshot(c.score);
+    if (c.score !== undefined) out.score = copyScore(c.score);
     if (c.request !== undefined) out.request = { ...c.request };
     return out;
   });

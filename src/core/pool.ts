@@ -346,7 +346,8 @@ export function restorePool<T>(candidates: readonly PooledCandidate<T>[], nextSe
   return state;
 }
 
-function copyScore(s: PooledScore): PooledScore {
+/** A copy of a score that shares nothing with it (its mean probabilities copied too). */
+export function copyScore(s: PooledScore): PooledScore {
   return {
     value: s.value,
     entropy: s.entropy,
