@@ -27,6 +27,7 @@ import {
   clusterTopics,
   createClusterTopics,
   Instance,
+  saveLogs,
   story,
   waitFor,
   type LogLine,
@@ -144,7 +145,8 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
     } catch (error) {
       // On a loaded machine a wait may run out: say what the instances were doing.
       const message = error instanceof Error ? error.message : String(error);
-      throw new Error(`${message}\n${story(instances)}`, { cause: error });
+      const logs = saveLogs(instances, 'acft-fencing');
+      throw new Error(`${message}\n${story(instances)}\n(every log line: ${logs})`, { cause: error });
     }
   });
 
@@ -206,6 +208,13 @@ void describe('a frozen coordinator is fenced when it wakes up', { timeout: 900_
         15_000,
       );
       const roundEnd = Date.now();
+      // The successor keeps its role through the rebalance the woken instance makes (the
+      // coordination partition is assigned stickily).
+      assert.deepEqual(
+        successor.events('coordinator').filter((l) => l['role'] === 'lost' && time(l) > termBegan),
+        [],
+        `round ${round}: the successor kept its role`,
+      );
       const termEnded = Math.min(roundEnd, gainedAt(zombie, wokenAt) || Infinity);
 
       // From the topics: no request recorded by the old coordinator from its successor's term on

@@ -296,6 +296,12 @@ function scaleOutSuite(store: 'directory' | 's3'): void {
         'no version published twice',
       );
 
+      // Answers reached the survivor for candidates of the partition it took over: each is counted
+      // as the answer to a request it is (issue 15 found them counted unsolicited), and the
+      // simulator sends no unsolicited feedback here.
+      assert.ok((await survivor.metric('acft_feedback_total{kind="requested"}')) > 0);
+      assert.equal(await survivor.metric('acft_feedback_total{kind="unsolicited"}'), 0);
+
       // A ledger entry is written once per change of its votes: never twice the same (issue 15
       // found identical entries from one writer milliseconds apart).
       assert.ok(labeledEntries.length > labeledBefore, 'labels written after the kill');

@@ -3,6 +3,8 @@
  * lines, and the waiting helpers those tests share.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +40,20 @@ const STORY = new Set([
   'serving',
   'stopping',
 ]);
+
+/**
+ * Writes every line of the instances (time order, each prefixed by its instance) to a file in the
+ * temporary directory, and returns its path: the full record behind a failed scale-out test.
+ */
+export function saveLogs(instances: readonly Instance[], name: string): string {
+  const file = path.join(os.tmpdir(), `${name}-${process.pid}-${Date.now()}.log`);
+  const lines = instances
+    .flatMap((i) => i.lines.map((l) => ({ at: l.at, text: `[${i.id}] ${JSON.stringify(l)}` })))
+    .sort((a, b) => a.at - b.at)
+    .map((l) => l.text);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
 
 /** Fields of every line that say nothing about the story. */
 const PLUMBING = new Set(['event', 'at', 'level', 'msg', 'time', 'pid', 'hostname', 'service']);
@@ -114,6 +130,15 @@ export class Instance {
       const timer = setTimeout(() => done(false), timeoutMs);
       this.watchers.add(watcher);
     });
+  }
+
+  /** The value of a sample of its Prometheus metrics (`name{labels}` as exposed), or 0 if absent. */
+  async metric(sample: string): Promise<number> {
+    const url = this.events('http-started')[0]?.['url'];
+    if (typeof url !== 'string') throw new Error(`${this.id} has not started its HTTP server`);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+    return line === undefined ? 0 : Number(line.slice(sample.length + 1));
   }
 
   events(event: string): LogLine[] {

@@ -83,7 +83,7 @@ export class FakeBroker implements BrokerPort {
   }
 
   consume(): Promise<void> {
-    this.subject.next({ type: 'assigned', owned: this.owned, now: this.clock.now() });
+    this.subject.next({ type: 'assigned', owned: this.owned, rejoined: false, now: this.clock.now() });
     return Promise.resolve();
   }
 

@@ -164,11 +164,14 @@ export class KafkaBroker implements BrokerPort {
 
   private watch(consumer: Consumer): void {
     const now = () => this.options.clock.now();
+    let memberId: string | undefined;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const owned = Object.entries(e.payload.memberAssignment).flatMap(([topic, parts]) =>
         parts.map((partition): TopicPartition => ({ topic, partition })),
       );
-      this.input({ type: 'assigned', owned, now: now() });
+      const rejoined = memberId !== undefined && memberId !== e.payload.memberId;
+      memberId = e.payload.memberId;
+      this.input({ type: 'assigned', owned, rejoined, now: now() });
     });
     consumer.on(consumer.events.CRASH, (e) =>
       this.input({

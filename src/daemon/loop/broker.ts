@@ -67,7 +67,12 @@ export function onAssigned(
   out: Effect[],
 ): void {
   const owned = new Set(input.owned.map((tp) => `${tp.topic}:${tp.partition}`));
-  const lost = ownedPartitions(state.offsets).filter((tp) => !owned.has(`${tp.topic}:${tp.partition}`));
+  // In scale-out, a member that rejoined under a new id may find partitions it owned before that
+  // another member read and committed meanwhile: it takes all of them as new.
+  const fresh = input.rejoined && state.cluster !== undefined;
+  const lost = ownedPartitions(state.offsets).filter(
+    (tp) => fresh || !owned.has(`${tp.topic}:${tp.partition}`),
+  );
   if (lost.length > 0) state.offsets = revoke(state.offsets, lost);
   resumePendingClock(state.labeling.labels, input.now);
   state.joined = true;

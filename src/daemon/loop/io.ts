@@ -76,7 +76,15 @@ type InputBody =
       readonly reply: Reply<ChunkOutcome>;
     }
   | { readonly type: 'tick' }
-  | { readonly type: 'assigned'; readonly owned: readonly TopicPartition[] }
+  | {
+      readonly type: 'assigned';
+      readonly owned: readonly TopicPartition[];
+      /**
+       * The consumer joined under a new member id (its session had ended, e.g. while the process
+       * was frozen): what it owned before may have been another member's meanwhile.
+       */
+      readonly rejoined: boolean;
+    }
   | {
       readonly type: 'group-offsets';
       readonly offsets: readonly (TopicPartition & { readonly committed: number | null })[];

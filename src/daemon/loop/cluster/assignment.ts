@@ -18,7 +18,9 @@ export function onClusterAssignment(
   const c = state.cluster as ClusterState;
   const topic = ctx.config.kafka.topics.candidates;
   const owned = input.owned.filter((tp) => tp.topic === topic).map((tp) => tp.partition);
-  const gained = owned.filter((p) => !c.ownedCandidates.includes(p));
+  // A member that rejoined under a new id rebuilds every partition it owns: another member may
+  // have pooled, labeled and committed its candidates meanwhile.
+  const gained = owned.filter((p) => input.rejoined || !c.ownedCandidates.includes(p));
   c.ownedCandidates = [...owned];
   const lost: string[] = [];
   for (const candidate of poolCandidates(state.labeling.pool))
