@@ -28,6 +28,19 @@ void describe('election', () => {
     assert.deepEqual(after.effects, [{ type: 'became-coordinator', term: 1 }]);
   });
 
+  void it('keeps its role and term through a rebalance that gives the partition back', () => {
+    const { state, effects } = run([
+      { type: 'assigned', owns: true },
+      { type: 'caught-up', term: 1 },
+      { type: 'assigned', owns: true },
+    ]);
+    assert.deepEqual(state, { owns: true, term: 1, coordinator: true });
+    assert.deepEqual(effects, [
+      { type: 'catch-up-needed', term: 1 },
+      { type: 'became-coordinator', term: 1 },
+    ]);
+  });
+
   void it('steps down when its group membership is lost, and a catch-up of an older term is ignored', () => {
     const { state, effects } = run([
       { type: 'assigned', owns: true },
