@@ -17,6 +17,7 @@ import { deadLetter } from './dead-letters.js';
 import type { Effect, Input, IntakeMessage, ScoreEntry } from './io.js';
 import type { DaemonState, LoopContext } from './state.js';
 import { afterMessage } from './cluster/intake.js';
+import { maybeWindow } from './windows.js';
 
 type ChunkInput = Extract<Input, { type: 'chunk' }>;
 
@@ -44,6 +45,8 @@ export function onChunk(state: DaemonState, input: ChunkInput, ctx: LoopContext,
   }
   if (ingested > 0) out.push({ type: 'emit', event: { type: 'ingested', count: ingested } });
   if (admitted.length > 0) out.push({ type: 'score', entries: admitted });
+  // The b-th label starts its window now, not on the next tick.
+  if (!candidates) maybeWindow(state, ctx, now, out);
   reportDropped(state, out);
   const behind = chunk.highWatermark - (lastTaken ?? chunk.highWatermark) - 1;
   out.push({

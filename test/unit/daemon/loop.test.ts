@@ -153,6 +153,7 @@ void describe('the daemon loop on fakes, with a virtual clock', () => {
     open.push(h);
     await h.broker.deliver(TOPICS.candidates, 0, ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'].map(candidate));
     await h.clock.until('4 requests', () => h.requests().length >= 4);
+    const answeredAt = h.clock.now();
     await h.broker.deliver(
       TOPICS.feedback,
       0,
@@ -162,6 +163,8 @@ void describe('the daemon loop on fakes, with a virtual clock', () => {
     const [published] = h.broker.sent(TOPICS.modelVersions);
     const v = parseModelVersion(published!.value);
     assert.ok(v.ok);
+    // The b-th label starts the window at once, not on the next tick of the clock.
+    assert.equal(Date.parse(v.value.windowStartedAt), answeredAt);
     assert.equal(v.value.status, 'promoted');
     assert.equal(v.value.counts.q, 4);
     assert.equal(h.trainer.jobs.length, 1);

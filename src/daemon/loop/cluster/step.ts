@@ -2,6 +2,7 @@
 import type { Effect, Input } from '../io.js';
 import { publishOutbox } from '../durability.js';
 import { maybeRequest } from '../requests.js';
+import { maybeWindow } from '../windows.js';
 import type { DaemonState, LoopContext } from '../state.js';
 import { onRewound } from './assignment.js';
 import { onElection } from './election.js';
@@ -13,7 +14,9 @@ export function onCluster(state: DaemonState, input: Input, ctx: LoopContext, ou
   if (state.cluster === undefined) return;
   switch (input.type) {
     case 'ledger-entry':
-      return onLedgerEntry(state, ctx, input, out);
+      onLedgerEntry(state, ctx, input, out);
+      // The coordinator starts a window as soon as the ledger brings its b-th label.
+      return maybeWindow(state, ctx, input.now, out);
     case 'election':
       return onElection(state, ctx, input.event, input.now, out);
     case 'shortlist':
